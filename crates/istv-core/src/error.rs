@@ -41,6 +41,9 @@ pub enum ErrorCode {
     InvalidSiteCode,
     /// A value longer than the field allows.
     TooLong,
+    /// Control characters (line breaks, tabs...) in a coded or reference
+    /// field; usually an unbalanced quote merged two rows.
+    ControlCharacters,
     /// A field whose bytes are not UTF-8.
     InvalidUtf8,
     /// A JSON or Avro value of the wrong type.
@@ -54,7 +57,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::MissingRequired,
         ErrorCode::InvalidDatetime,
         ErrorCode::InvalidEnum,
@@ -71,6 +74,7 @@ impl ErrorCode {
         ErrorCode::NhsNumber,
         ErrorCode::InvalidSiteCode,
         ErrorCode::TooLong,
+        ErrorCode::ControlCharacters,
         ErrorCode::InvalidUtf8,
         ErrorCode::WrongType,
         ErrorCode::MalformedRow,
@@ -96,6 +100,7 @@ impl ErrorCode {
             ErrorCode::NhsNumber => "nhs_number",
             ErrorCode::InvalidSiteCode => "invalid_site_code",
             ErrorCode::TooLong => "too_long",
+            ErrorCode::ControlCharacters => "control_characters",
             ErrorCode::InvalidUtf8 => "invalid_utf8",
             ErrorCode::WrongType => "wrong_type",
             ErrorCode::MalformedRow => "malformed_row",

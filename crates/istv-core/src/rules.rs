@@ -121,6 +121,17 @@ impl<'r> Check<'r> {
             );
             return None;
         }
+        if field != Field::AssaultLocationDescription
+            && field != Field::AssaultMethodOther
+            && value.bytes().any(|b| b.is_ascii_control())
+        {
+            self.fail(
+                field,
+                ErrorCode::ControlCharacters,
+                "contains a line break or other control character; check for an unbalanced quote",
+            );
+            return None;
+        }
         if field.is_free_text() && contains_nhs_number(value) {
             self.fail(
                 field,

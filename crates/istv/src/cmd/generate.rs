@@ -15,7 +15,8 @@ pub struct Args {
     /// How many rows.
     #[arg(long)]
     records: u64,
-    /// Seed: the same seed gives the same file.
+    /// Seed: the same seed gives the same rows (byte for byte in CSV and JSON
+    /// Lines; an Avro container's header metadata and sync marker vary).
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Output format; by default from the file name, else CSV.
