@@ -8,6 +8,7 @@
 
 use crate::formats::writer::TextRow;
 use crate::record::{AssaultMethod, Field, LocationType};
+use crate::time::{london_instant, london_local};
 use chrono::{Duration, NaiveDate, NaiveTime};
 
 /// London type 1 emergency departments (ODS site code, name, lat, lon).
@@ -193,9 +194,14 @@ impl Generator {
         };
         let hour = r.weighted(&HOUR_WEIGHTS) as u32;
         let minute = r.below(60) as u32;
-        let assault = date.and_time(NaiveTime::from_hms_opt(hour, minute, 0).expect("valid time"));
+        // Through the real instant, so clock times exist on a London clock
+        // (none in the spring-forward gap) and arrival follows assault.
+        let instant = london_instant(
+            date.and_time(NaiveTime::from_hms_opt(hour, minute, 0).expect("valid time")),
+        );
         let delay = Duration::minutes(10 + (r.unit().powi(3) * 600.0) as i64);
-        let arrival = assault + delay;
+        let assault = london_local(instant);
+        let arrival = london_local(instant + delay);
         let iso = r.below(4) != 0;
         let fmt = |t: chrono::NaiveDateTime| {
             if iso {
@@ -208,7 +214,7 @@ impl Generator {
             &mut row,
             Field::AssaultDatetime,
             if r.below(20) == 0 {
-                date.format("%Y-%m-%d").to_string()
+                assault.date().format("%Y-%m-%d").to_string()
             } else {
                 fmt(assault)
             },

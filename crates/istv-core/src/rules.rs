@@ -9,7 +9,7 @@ use crate::record::{AssaultMethod, Attendance, Field, LocationType, Sex};
 use crate::time::{london_date, parse_written, DateTimeError};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::hash::BuildHasherDefault;
 
 /// How far the assault may be before the arrival.
 pub const MAX_ASSAULT_TO_ARRIVAL_DAYS: i64 = 30;
@@ -65,6 +65,18 @@ pub struct Validator {
     seen: HashMap<u64, u64, BuildHasherDefault<NoHash>>,
 }
 
+/// FNV-1a, 64-bit: fast on short keys and stable across releases.
+pub fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in *part {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
 /// Keys are already hashes.
 #[derive(Default)]
 struct NoHash(u64);
@@ -109,6 +121,9 @@ impl<'r> Check<'r> {
     fn text(&mut self, field: Field) -> Option<&'r str> {
         let raw = self.raw;
         let value = raw.get(field)?.trim();
+        if value.is_empty() {
+            return None;
+        }
         if value.len() > max_len(field) {
             self.fail(
                 field,
@@ -144,7 +159,7 @@ impl<'r> Check<'r> {
     }
 
     fn required(&mut self, field: Field) -> Option<&'r str> {
-        if self.raw.get(field).is_none() {
+        if self.raw.get(field).is_none_or(|v| v.trim().is_empty()) {
             if !self.decode_failed(field) {
                 self.fail(field, ErrorCode::MissingRequired, "required but blank");
             }
@@ -273,10 +288,10 @@ impl Validator {
         });
         let record_id = c.required(Field::RecordId).map(str::to_string);
 
-        let arrival = c
+        let arrival_written = c
             .text(Field::ArrivalDatetime)
-            .and_then(|v| c.datetime(Field::ArrivalDatetime, v))
-            .map(|w| w.instant());
+            .and_then(|v| c.datetime(Field::ArrivalDatetime, v));
+        let mut arrival = arrival_written.map(|w| w.instant());
         if let Some(a) = arrival {
             if a > self.now {
                 c.fail(
@@ -290,6 +305,17 @@ impl Validator {
             .required(Field::AssaultDatetime)
             .and_then(|v| c.datetime(Field::AssaultDatetime, v));
         let assault = assault_written.map(|w| w.to_assault_time());
+        // An arrival clock time in the autumn overlap is read as its second
+        // occurrence when the first would put it before the assault.
+        if let (Some(a), Some(t), Some(later)) = (
+            arrival,
+            &assault,
+            arrival_written.and_then(|w| w.later_instant()),
+        ) {
+            if t.local_time.is_some() && t.instant > a && t.instant <= later {
+                arrival = Some(later);
+            }
+        }
         if let Some(t) = &assault {
             if t.instant > self.now {
                 c.fail(
@@ -447,7 +473,7 @@ impl Validator {
         else {
             unreachable!("a missing required value always records an error")
         };
-        let key = BuildHasherDefault::<DefaultHasher>::default().hash_one((&site_code, &record_id));
+        let key = fnv1a(&[site_code.as_bytes(), &[0xff], record_id.as_bytes()]);
         let replaces = self.seen.insert(key, row);
         Verdict {
             row,

@@ -6,7 +6,10 @@
 //! force before the gap, so 01:30 becomes 02:30 BST; times in the autumn
 //! overlap (01:00-01:59 on the last Sunday of October, which happens twice)
 //! are read as the first of the two, BST. This is the rule of `java.time` and
-//! RFC 5545, so exports from those systems round-trip.
+//! RFC 5545, so exports from those systems round-trip. The rules may still
+//! pick the second occurrence of an overlap time when only that one makes a
+//! record consistent (an arrival at 01:10 after an assault at 01:40 that
+//! night), see [`WrittenDateTime::later_instant`].
 
 use chrono::{
     DateTime, Datelike, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone,
@@ -193,9 +196,66 @@ pub fn parse_written(text: &str) -> Result<WrittenDateTime, DateTimeError> {
     })
 }
 
+/// Years in which UK summer time follows today's rule: from the last Sunday
+/// of March to the last Sunday of October, changing at 01:00 UTC (the rule
+/// since 1996). Inside them the offset is computed directly, which is much
+/// faster than a tz database lookup; outside, the tz database decides.
+const RULE_YEARS: std::ops::RangeInclusive<i32> = 1996..=2099;
+
+/// The last Sunday of a month (March or October), at 00:00.
+fn last_sunday(year: i32, month: u32) -> NaiveDateTime {
+    let last = NaiveDate::from_ymd_opt(year, month, 31).expect("March and October have 31 days");
+    let back = last.weekday().num_days_from_sunday();
+    (last - chrono::Duration::days(i64::from(back))).and_time(NaiveTime::MIN)
+}
+
+/// Summer time as naive UTC bounds for a rule year: [start, end). Computed
+/// once per process: date arithmetic on every row would cost more than the
+/// rest of the time handling.
+fn bst_utc(year: i32) -> (NaiveDateTime, NaiveDateTime) {
+    static TABLE: std::sync::OnceLock<Vec<(NaiveDateTime, NaiveDateTime)>> =
+        std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let hour = chrono::Duration::hours(1);
+        RULE_YEARS
+            .map(|y| (last_sunday(y, 3) + hour, last_sunday(y, 10) + hour))
+            .collect()
+    });
+    table[(year - RULE_YEARS.start()) as usize]
+}
+
+/// London local time of an instant.
+pub fn london_local(instant: DateTime<Utc>) -> NaiveDateTime {
+    let utc = instant.naive_utc();
+    if RULE_YEARS.contains(&utc.year()) {
+        let (start, end) = bst_utc(utc.year());
+        return if utc >= start && utc < end {
+            utc + chrono::Duration::hours(1)
+        } else {
+            utc
+        };
+    }
+    instant.with_timezone(&London).naive_local()
+}
+
 /// The instant a London wall-clock reading stands for (gap and overlap rules
 /// in the module docs).
 pub fn london_instant(local: NaiveDateTime) -> DateTime<Utc> {
+    if RULE_YEARS.contains(&local.year()) {
+        // On a London clock summer time runs from 02:00 on the start day
+        // (01:00-01:59 is the gap, read as GMT) to 02:00 on the end day
+        // (01:00-01:59 happens twice, read as BST): the bounds are the UTC
+        // bounds plus one hour.
+        let (start, end) = bst_utc(local.year());
+        let hour = chrono::Duration::hours(1);
+        let bst = local >= start + hour && local < end + hour;
+        return (if bst { local - hour } else { local }).and_utc();
+    }
+    london_instant_tz(local)
+}
+
+/// [`london_instant`] by the tz database alone.
+fn london_instant_tz(local: NaiveDateTime) -> DateTime<Utc> {
     match London.from_local_datetime(&local) {
         LocalResult::Single(t) => t.with_timezone(&Utc),
         LocalResult::Ambiguous(first, _) => first.with_timezone(&Utc),
@@ -216,6 +276,26 @@ impl WrittenDateTime {
         }
     }
 
+    /// For a London clock time in the autumn overlap (written without an
+    /// offset), the second of its two instants; `None` otherwise.
+    pub fn later_instant(&self) -> Option<DateTime<Utc>> {
+        let time = self.time?;
+        if self.offset.is_some() {
+            return None;
+        }
+        let local = self.date.and_time(time);
+        if RULE_YEARS.contains(&local.year()) {
+            let (_, end) = bst_utc(local.year());
+            let hour = chrono::Duration::hours(1);
+            // 01:00-01:59 local on the end day: first BST, then GMT.
+            return (local >= end && local < end + hour).then(|| local.and_utc());
+        }
+        match London.from_local_datetime(&local) {
+            LocalResult::Ambiguous(_, second) => Some(second.with_timezone(&Utc)),
+            _ => None,
+        }
+    }
+
     /// As an assault time with London date and clock.
     pub fn to_assault_time(&self) -> AssaultTime {
         let instant = self.instant();
@@ -226,7 +306,7 @@ impl WrittenDateTime {
                 local_time: None,
             },
             (Some(_), _) => {
-                let local = instant.with_timezone(&London).naive_local();
+                let local = london_local(instant);
                 AssaultTime {
                     instant,
                     local_date: local.date(),
@@ -239,12 +319,13 @@ impl WrittenDateTime {
 
 /// The London calendar date of an instant.
 pub fn london_date(instant: DateTime<Utc>) -> NaiveDate {
-    instant.with_timezone(&London).date_naive()
+    london_local(instant).date()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -336,6 +417,78 @@ mod tests {
             .to_assault_time();
         assert_eq!(second.instant, utc("2024-10-27T01:30:00Z"));
         assert_eq!(second.hour(), Some(1));
+    }
+
+    #[test]
+    fn the_fast_rule_agrees_with_the_tz_database() {
+        // Every 10 minutes of both transition days of every rule year, and
+        // every 7 hours 13 minutes in between, both directions.
+        let mut checked = 0;
+        for year in RULE_YEARS {
+            let mut times = Vec::new();
+            for (m, d) in [(3, last_sunday(year, 3)), (10, last_sunday(year, 10))] {
+                let _ = m;
+                for step in -12..(36 * 6) {
+                    times.push(d + chrono::Duration::minutes(10 * step));
+                }
+            }
+            let mut t = NaiveDate::from_ymd_opt(year, 1, 1)
+                .unwrap()
+                .and_time(NaiveTime::MIN);
+            while t.year() == year {
+                times.push(t);
+                t += chrono::Duration::minutes(433);
+            }
+            for local in times {
+                assert_eq!(london_instant(local), london_instant_tz(local), "{local}");
+                let instant = local.and_utc();
+                assert_eq!(
+                    london_local(instant),
+                    instant.with_timezone(&London).naive_local(),
+                    "{instant}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 100_000);
+        // Outside the rule years the tz database answers: 1995 ended summer
+        // time on 22 October, not the last Sunday (29 October).
+        let t = NaiveDate::from_ymd_opt(1995, 10, 25)
+            .unwrap()
+            .and_hms_opt(12, 0, 0)
+            .unwrap();
+        assert_eq!(
+            london_instant(t),
+            Utc.with_ymd_and_hms(1995, 10, 25, 12, 0, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn later_instant_only_for_overlap_times() {
+        let w = parse_written("2024-10-27T01:30").unwrap();
+        assert_eq!(w.later_instant(), Some(utc("2024-10-27T01:30:00Z")));
+        assert_eq!(
+            parse_written("2024-10-27T00:59").unwrap().later_instant(),
+            None
+        );
+        assert_eq!(
+            parse_written("2024-10-27T02:00").unwrap().later_instant(),
+            None
+        );
+        assert_eq!(
+            parse_written("2024-10-27T01:30Z").unwrap().later_instant(),
+            None
+        );
+        assert_eq!(parse_written("2024-10-27").unwrap().later_instant(), None);
+        assert_eq!(
+            parse_written("2024-03-31T01:30").unwrap().later_instant(),
+            None
+        );
+        // Outside the rule years, from the tz database: 1995 ended on 22 October.
+        assert_eq!(
+            parse_written("1995-10-22T01:30").unwrap().later_instant(),
+            Some(utc("1995-10-22T01:30:00Z"))
+        );
     }
 
     #[test]

@@ -106,8 +106,16 @@ impl<R: BufRead> CsvFeed<R> {
             );
             return Some(Ok(raw));
         }
+        // One vectorised check covers the usual all-ASCII row.
+        let ascii = self.record.as_slice().is_ascii();
         for (bytes, column) in self.record.iter().zip(&self.columns) {
-            match (column, std::str::from_utf8(bytes)) {
+            let text = if ascii {
+                // SAFETY: ASCII bytes are valid UTF-8.
+                Ok(unsafe { std::str::from_utf8_unchecked(bytes) })
+            } else {
+                std::str::from_utf8(bytes)
+            };
+            match (column, text) {
                 (Some(field), Ok(text)) => raw.set(*field, Cow::Borrowed(text)),
                 (Some(field), Err(e)) => raw.problem(
                     Some(*field),

@@ -124,11 +124,10 @@ impl<'a> RawRecord<'a> {
 
     /// Sets a value; blank (only whitespace) counts as absent.
     pub fn set(&mut self, field: Field, value: Cow<'a, str>) {
-        self.values[field.index()] = if value.trim().is_empty() {
-            None
-        } else {
-            Some(value)
-        };
+        // ASCII whitespace only: other Unicode spaces are caught when the
+        // rules trim the value.
+        let blank = value.bytes().all(|b| b.is_ascii_whitespace());
+        self.values[field.index()] = if blank { None } else { Some(value) };
     }
 
     /// Records a decoding problem.
