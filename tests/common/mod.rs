@@ -80,3 +80,162 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.write_all(bytes).unwrap();
     e.finish().unwrap()
 }
+
+/// A running `istv serve` on a free loopback port, killed when dropped.
+pub struct Server {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    child: std::process::Child,
+    /// Everything the server wrote to stderr so far is also kept here.
+    pub log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Server {
+    /// Starts `istv serve` with `args` after `serve`, waits until it listens.
+    pub fn start(data_dir: &Path, database_url: Option<&str>, args: &[&str]) -> Server {
+        use std::io::BufRead;
+        let mut cmd = istv(data_dir);
+        if let Some(url) = database_url {
+            cmd.args(["--database-url", url]);
+        }
+        let mut child = cmd
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "info,sqlx=error")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("istv serve starts");
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.strip_prefix("istv listening on ") {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                    }
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let base = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(b) => b,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("istv serve did not start: {}", log.lock().unwrap());
+            }
+        };
+        Server { base, child, log }
+    }
+
+    /// Sends SIGKILL and waits.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().expect("server exits")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP client that reports every status instead of failing on 4xx/5xx.
+pub fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// GET `url`: (status, body).
+pub fn get(url: &str) -> (u16, String) {
+    let mut r = http().get(url).call().expect("request");
+    let status = r.status().as_u16();
+    (status, r.body_mut().read_to_string().unwrap_or_default())
+}
+
+/// POST an upload: (status, JSON body).
+pub fn post_upload(
+    base: &str,
+    token: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    let mut r = http()
+        .post(&format!("{base}/api/v1/uploads"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", content_type)
+        .send(body)
+        .expect("request");
+    let status = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+/// `istv sites add`: the new token.
+pub fn add_site(data_dir: &Path, database_url: Option<&str>, code: &str) -> String {
+    let mut cmd = istv(data_dir);
+    if let Some(url) = database_url {
+        cmd.args(["--database-url", url]);
+    }
+    let o = cmd
+        .args(["sites", "add", "--code", code, "--name", "Test site"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o).trim().to_string()
+}
+
+/// A fresh, empty PostgreSQL database on the local server; its URL.
+/// `ISTV_TEST_PG_URL` names another server (its database part is replaced).
+pub fn fresh_pg_database(prefix: &str) -> String {
+    let server = std::env::var("ISTV_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let o = Command::new("psql")
+        .args([
+            &server,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .output()
+        .expect("psql runs (PostgreSQL client tools are needed for the PostgreSQL tests)");
+    assert!(
+        o.status.success(),
+        "cannot create a test database on {server}: is PostgreSQL running? {}",
+        stderr(&o)
+    );
+    let base = server
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap_or(server);
+    format!("{base}/{name}")
+}

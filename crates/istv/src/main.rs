@@ -1,6 +1,7 @@
 //! `istv`: the ISTV assault-record pipeline in one binary.
 
 mod cmd;
+mod config;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -9,17 +10,23 @@ use std::process::ExitCode;
 
 /// Turns emergency departments' assault records into the figures community
 /// safety teams act on.
+///
+/// Settings come from built-in defaults, then a TOML file (--config), then
+/// ISTV_* environment variables, then flags; later ones win.
 #[derive(Parser)]
 #[command(name = "istv", version, about, propagate_version = true)]
 struct Cli {
-    /// Where istv keeps its data (imported directories, the embedded store).
-    #[arg(
-        long,
-        global = true,
-        env = "ISTV_DATA_DIR",
-        default_value = "./istv-data"
-    )]
-    data_dir: PathBuf,
+    /// Where istv keeps its data: imported geography and the embedded store
+    /// [default: ./istv-data].
+    #[arg(long, global = true, env = "ISTV_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// A TOML file of settings (keys as the long flags, with underscores).
+    #[arg(long, global = true, env = "ISTV_CONFIG")]
+    config: Option<PathBuf>,
+    /// The store: a postgres:// URL for PostgreSQL; by default an embedded
+    /// SQLite file in the data directory.
+    #[arg(long, global = true, env = "ISTV_DATABASE_URL")]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -33,15 +40,39 @@ enum Command {
     Validate(cmd::validate::Args),
     /// Write a realistic synthetic feed (demo and benchmark input).
     Generate(cmd::generate::Args),
+    /// Import reference geography and check how a feed's locations resolve.
+    #[command(subcommand)]
+    Geo(cmd::geo::Command),
+    /// Run the whole pipeline as one service: uploads, query API, metrics.
+    Serve(cmd::serve::Args),
+    /// Manage ED sites and their upload tokens.
+    #[command(subcommand)]
+    Sites(cmd::sites::Command),
+    /// Send a feed to a running service and print the receipt.
+    ///
+    /// Exit status: 0 every row accepted, 1 some rows rejected, 2 the upload
+    /// failed.
+    Upload(cmd::upload::Args),
+    /// Recount the aggregates from the stored records and compare.
+    ///
+    /// Exit status: 0 they agree, 1 they differ.
+    Check,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _ = &cli.data_dir;
-    let result = match cli.command {
-        Command::Validate(args) => cmd::validate::run(args),
-        Command::Generate(args) => cmd::generate::run(args),
-    };
+    let result = config::FileConfig::load(cli.config.as_deref()).and_then(|file| {
+        let common = config::Common::resolve(cli.data_dir, cli.database_url, &file);
+        match cli.command {
+            Command::Validate(args) => cmd::validate::run(args),
+            Command::Generate(args) => cmd::generate::run(args),
+            Command::Geo(c) => cmd::geo::run(c, &common),
+            Command::Serve(args) => cmd::serve::run(args, &common, &file),
+            Command::Sites(c) => cmd::sites::run(c, &common),
+            Command::Upload(args) => cmd::upload::run(args),
+            Command::Check => cmd::sites::check(&common),
+        }
+    });
     match result {
         Ok(code) => code,
         Err(e) => {

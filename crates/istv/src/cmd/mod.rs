@@ -2,6 +2,10 @@
 //! process exit code.
 
 pub mod generate;
+pub mod geo;
+pub mod serve;
+pub mod sites;
+pub mod upload;
 pub mod validate;
 
 use istv_core::Format;
@@ -9,4 +13,11 @@ use istv_core::Format;
 /// Parses `--format`.
 pub fn parse_format(s: &str) -> Result<Format, String> {
     Format::parse(s).ok_or_else(|| format!("unknown format {s:?}; expected csv, jsonl or avro"))
+}
+
+/// A single-threaded runtime for commands that only talk to the store.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }

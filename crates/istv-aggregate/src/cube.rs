@@ -1,0 +1,426 @@
+//! The cube: counts of events at the finest grain stored, its key and how a
+//! batch of events changes it.
+
+use crate::event::{Event, LocationStatus, RecordKey};
+use chrono::NaiveDate;
+use h3o::{CellIndex, Resolution};
+use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+
+/// An H3 resolution that the `cell` dimension can be asked for: 7 to 10.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CellResolution(u8);
+
+impl CellResolution {
+    /// The coarsest queryable resolution.
+    pub const MIN: u8 = 7;
+    /// The finest queryable (and stored) resolution.
+    pub const MAX: u8 = 10;
+    /// The resolution used when a query names none.
+    pub const DEFAULT: CellResolution = CellResolution(9);
+    /// Every queryable resolution, coarsest first.
+    pub const ALL: [CellResolution; 4] = [
+        CellResolution(7),
+        CellResolution(8),
+        CellResolution(9),
+        CellResolution(10),
+    ];
+
+    /// The resolution `r`, when 7 <= r <= 10.
+    pub fn new(r: u8) -> Option<CellResolution> {
+        (Self::MIN..=Self::MAX)
+            .contains(&r)
+            .then_some(CellResolution(r))
+    }
+
+    /// The number, 7 to 10.
+    pub const fn get(self) -> u8 {
+        self.0
+    }
+
+    fn h3(self) -> Resolution {
+        Resolution::try_from(self.0).expect("7..=10 are H3 resolutions")
+    }
+
+    fn index(self) -> usize {
+        usize::from(self.0 - Self::MIN)
+    }
+}
+
+/// The key of one cube cell: every dimension an event can be counted by, at
+/// its finest grain. Week, month and weekday derive from `day`; the cell at
+/// each queryable resolution is kept because a parent is not computable in
+/// SQL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CubeKey {
+    /// London date of the assault.
+    pub day: NaiveDate,
+    /// London hour of the assault, when known.
+    pub hour: Option<u8>,
+    /// Primary means of assault.
+    pub method: AssaultMethod,
+    /// Kind of place.
+    pub location_type: LocationType,
+    /// Age band.
+    pub age_band: AgeBand,
+    /// Sex.
+    pub sex: Sex,
+    /// ODS site code.
+    pub site: String,
+    /// Whether the incident was placed in the area.
+    pub location_status: LocationStatus,
+    /// The event's cell at resolutions 7, 8, 9 and 10 (index 0 is 7); `None`
+    /// where the stored cell is coarser than that resolution.
+    pub cells: [Option<CellIndex>; 4],
+    /// ONS borough code.
+    pub borough: Option<String>,
+    /// ONS ward code.
+    pub ward: Option<String>,
+    /// ONS LSOA code.
+    pub lsoa: Option<String>,
+}
+
+impl CubeKey {
+    /// The key an event counts under.
+    pub fn of(event: &Event) -> CubeKey {
+        let mut cells = [None; 4];
+        if let Some(cell) = event.cell {
+            for r in CellResolution::ALL {
+                // `parent` gives None when the cell is coarser than `r`, and
+                // the cell itself when it is at `r`.
+                cells[r.index()] = cell.parent(r.h3());
+            }
+        }
+        CubeKey {
+            day: event.assault_date,
+            hour: event.assault_hour,
+            method: event.method,
+            location_type: event.location_type,
+            age_band: event.age_band,
+            sex: event.sex,
+            site: event.site_code.clone(),
+            location_status: event.location_status(),
+            cells,
+            borough: event.borough.clone(),
+            ward: event.ward.clone(),
+            lsoa: event.lsoa.clone(),
+        }
+    }
+
+    /// The cell at resolution `r`, when the stored cell is that fine.
+    pub fn cell(&self, r: CellResolution) -> Option<CellIndex> {
+        self.cells[r.index()]
+    }
+
+    /// The stored value of one column.
+    pub fn value(&self, column: Column) -> Value {
+        fn text(v: &Option<String>) -> Value {
+            Value::Text(v.clone().unwrap_or_default())
+        }
+        match column {
+            Column::Day => Value::Text(self.day.format("%Y-%m-%d").to_string()),
+            Column::Hour => Value::Int(self.hour.map_or(-1, i64::from)),
+            Column::Method => Value::Text(self.method.as_str().to_owned()),
+            Column::LocationType => Value::Text(self.location_type.as_str().to_owned()),
+            Column::AgeBand => Value::Text(self.age_band.as_str().to_owned()),
+            Column::Sex => Value::Text(self.sex.as_str().to_owned()),
+            Column::Site => Value::Text(self.site.clone()),
+            Column::LocationStatus => Value::Text(self.location_status.as_str().to_owned()),
+            Column::Cell(r) => Value::Int(cell_to_int(self.cell(r))),
+            Column::Borough => text(&self.borough),
+            Column::Ward => text(&self.ward),
+            Column::Lsoa => text(&self.lsoa),
+        }
+    }
+}
+
+/// The stored integer of an optional cell: the H3 index (its top bit is
+/// always 0, so it fits an i64), or 0 (never a valid index) for none.
+pub fn cell_to_int(cell: Option<CellIndex>) -> i64 {
+    cell.map_or(0, |c| u64::from(c) as i64)
+}
+
+/// The cell of a stored integer; 0 or an invalid index is none.
+pub fn cell_from_int(v: i64) -> Option<CellIndex> {
+    if v == 0 {
+        None
+    } else {
+        CellIndex::try_from(v as u64).ok()
+    }
+}
+
+/// A column of the stored cube. Unknown values are stored as a sentinel
+/// rather than NULL, so that a unique constraint over the key columns holds
+/// (SQL treats NULLs as distinct): `-1` for an unknown hour, `0` for no cell,
+/// `''` for no area code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Column {
+    /// `day`, text `YYYY-MM-DD`.
+    Day,
+    /// `hour`, integer 0-23 or -1.
+    Hour,
+    /// `assault_method`, text.
+    Method,
+    /// `location_type`, text.
+    LocationType,
+    /// `age_band`, text label.
+    AgeBand,
+    /// `sex`, text.
+    Sex,
+    /// `site_code`, text.
+    Site,
+    /// `location_status`, text.
+    LocationStatus,
+    /// `cell7` to `cell10`, integer H3 index or 0.
+    Cell(CellResolution),
+    /// `borough`, text ONS code or ''.
+    Borough,
+    /// `ward`, text ONS code or ''.
+    Ward,
+    /// `lsoa`, text ONS code or ''.
+    Lsoa,
+}
+
+impl Column {
+    /// Every key column, in the stored order.
+    pub const ALL: [Column; 15] = [
+        Column::Day,
+        Column::Hour,
+        Column::Method,
+        Column::LocationType,
+        Column::AgeBand,
+        Column::Sex,
+        Column::Site,
+        Column::LocationStatus,
+        Column::Cell(CellResolution(7)),
+        Column::Cell(CellResolution(8)),
+        Column::Cell(CellResolution(9)),
+        Column::Cell(CellResolution(10)),
+        Column::Borough,
+        Column::Ward,
+        Column::Lsoa,
+    ];
+
+    /// The SQL column name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Column::Day => "day",
+            Column::Hour => "hour",
+            Column::Method => "assault_method",
+            Column::LocationType => "location_type",
+            Column::AgeBand => "age_band",
+            Column::Sex => "sex",
+            Column::Site => "site_code",
+            Column::LocationStatus => "location_status",
+            Column::Cell(CellResolution(7)) => "cell7",
+            Column::Cell(CellResolution(8)) => "cell8",
+            Column::Cell(CellResolution(9)) => "cell9",
+            Column::Cell(_) => "cell10",
+            Column::Borough => "borough",
+            Column::Ward => "ward",
+            Column::Lsoa => "lsoa",
+        }
+    }
+
+    /// True for integer columns, false for text.
+    pub const fn is_int(self) -> bool {
+        matches!(self, Column::Hour | Column::Cell(_))
+    }
+}
+
+/// A stored column value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Value {
+    /// A text column's value.
+    Text(String),
+    /// An integer column's value.
+    Int(i64),
+}
+
+/// How many new records, duplicates and corrections a batch held.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Records not seen before: +1 on their key.
+    pub accepted: u64,
+    /// Re-sent records with unchanged content: no change.
+    pub duplicates: u64,
+    /// Re-sent records with changed content: -1 on the old key, +1 on the
+    /// new, record replaced.
+    pub corrections: u64,
+}
+
+impl BatchOutcome {
+    /// Adds another batch's counts.
+    pub fn add(&mut self, other: BatchOutcome) {
+        self.accepted += other.accepted;
+        self.duplicates += other.duplicates;
+        self.corrections += other.corrections;
+    }
+
+    /// All events of the batch.
+    pub fn total(&self) -> u64 {
+        self.accepted + self.duplicates + self.corrections
+    }
+}
+
+/// What a batch does to a store: the records to write and the net change of
+/// each cube key.
+#[derive(Debug, Clone, Default)]
+pub struct BatchPlan {
+    /// The counts.
+    pub outcome: BatchOutcome,
+    /// The final state of every record the batch adds or changes, one per
+    /// record key, in first-seen order.
+    pub upserts: Vec<Event>,
+    /// Net change per cube key, without zeros, in key order.
+    pub deltas: Vec<(CubeKey, i64)>,
+}
+
+/// Plans a batch against the records already stored.
+///
+/// `existing` holds the stored record for (at least) every key of the batch
+/// that is stored. Events are taken in order, so a record repeated within a
+/// batch is a duplicate or a correction of its earlier self, exactly as if
+/// the events came one per batch.
+pub fn plan_batch(existing: &HashMap<RecordKey, Event>, events: &[Event]) -> BatchPlan {
+    let mut outcome = BatchOutcome::default();
+    // Index into `upserts` of the current state of each key the batch touched.
+    let mut touched: HashMap<RecordKey, usize> = HashMap::with_capacity(events.len());
+    let mut upserts: Vec<Event> = Vec::with_capacity(events.len());
+    let mut deltas: HashMap<CubeKey, i64> = HashMap::with_capacity(events.len());
+    for event in events {
+        let key = event.record_key();
+        let current = match touched.get(&key) {
+            Some(&i) => Some(&upserts[i]),
+            None => existing.get(&key),
+        };
+        match current {
+            Some(old) if old.content_hash == event.content_hash => {
+                outcome.duplicates += 1;
+                continue;
+            }
+            Some(old) => {
+                outcome.corrections += 1;
+                *deltas.entry(CubeKey::of(old)).or_default() -= 1;
+            }
+            None => outcome.accepted += 1,
+        }
+        *deltas.entry(CubeKey::of(event)).or_default() += 1;
+        match touched.get(&key) {
+            Some(&i) => upserts[i] = event.clone(),
+            None => {
+                touched.insert(key, upserts.len());
+                upserts.push(event.clone());
+            }
+        }
+    }
+    let mut deltas: Vec<(CubeKey, i64)> = deltas.into_iter().filter(|(_, d)| *d != 0).collect();
+    deltas.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    BatchPlan {
+        outcome,
+        upserts,
+        deltas,
+    }
+}
+
+/// Counts per cube key, kept in memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cube {
+    counts: HashMap<CubeKey, i64>,
+}
+
+impl Cube {
+    /// An empty cube.
+    pub fn new() -> Cube {
+        Cube::default()
+    }
+
+    /// The cube of a set of records, counted from scratch.
+    pub fn recount<'a>(events: impl IntoIterator<Item = &'a Event>) -> Cube {
+        let mut cube = Cube::new();
+        for e in events {
+            cube.add(CubeKey::of(e), 1);
+        }
+        cube
+    }
+
+    /// Adds `delta` to a key; a key whose count reaches 0 is removed.
+    pub fn add(&mut self, key: CubeKey, delta: i64) {
+        match self.counts.entry(key) {
+            Entry::Occupied(mut o) => {
+                *o.get_mut() += delta;
+                if *o.get() == 0 {
+                    o.remove();
+                }
+            }
+            Entry::Vacant(v) => {
+                if delta != 0 {
+                    v.insert(delta);
+                }
+            }
+        }
+    }
+
+    /// The count of a key (0 when absent).
+    pub fn get(&self, key: &CubeKey) -> i64 {
+        self.counts.get(key).copied().unwrap_or(0)
+    }
+
+    /// Every key with a non-zero count.
+    pub fn iter(&self) -> impl Iterator<Item = (&CubeKey, i64)> {
+        self.counts.iter().map(|(k, c)| (k, *c))
+    }
+
+    /// Number of keys with a non-zero count.
+    pub fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// True when no key has a count.
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    /// Sum of all counts.
+    pub fn total(&self) -> i64 {
+        self.counts.values().sum()
+    }
+}
+
+/// Records and their cube, kept in memory: the reference model of a store.
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    records: HashMap<RecordKey, Event>,
+    cube: Cube,
+}
+
+impl Ledger {
+    /// An empty ledger.
+    pub fn new() -> Ledger {
+        Ledger::default()
+    }
+
+    /// Applies a batch as a store does: plan it, then write records and
+    /// deltas.
+    pub fn apply(&mut self, events: &[Event]) -> BatchOutcome {
+        let plan = plan_batch(&self.records, events);
+        for e in plan.upserts {
+            self.records.insert(e.record_key(), e);
+        }
+        for (k, d) in plan.deltas {
+            self.cube.add(k, d);
+        }
+        plan.outcome
+    }
+
+    /// The stored records.
+    pub fn records(&self) -> impl Iterator<Item = &Event> {
+        self.records.values()
+    }
+
+    /// The incrementally maintained cube.
+    pub fn cube(&self) -> &Cube {
+        &self.cube
+    }
+}

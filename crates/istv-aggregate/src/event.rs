@@ -1,0 +1,239 @@
+//! The event: the derived, storable form of one accepted record.
+
+use chrono::NaiveDate;
+use h3o::CellIndex;
+use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
+
+/// How the geocoder placed the incident. The names are stable: they are stored
+/// and published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GeocodeMethod {
+    /// From a WGS84 latitude and longitude.
+    Latlon,
+    /// From a British National Grid easting and northing.
+    Grid,
+    /// From a full postcode.
+    PostcodeUnit,
+    /// From a postcode sector (e.g. `SE1 7`).
+    PostcodeSector,
+    /// From a postcode district (e.g. `SE1`).
+    PostcodeDistrict,
+    /// From a postcode found in the free-text description.
+    TextPostcode,
+    /// From a place name found in the free-text description.
+    Gazetteer,
+    /// Placed, but outside the area served.
+    OutOfArea,
+    /// Not placed.
+    Unresolved,
+}
+
+impl GeocodeMethod {
+    /// Every method.
+    pub const ALL: [GeocodeMethod; 9] = [
+        GeocodeMethod::Latlon,
+        GeocodeMethod::Grid,
+        GeocodeMethod::PostcodeUnit,
+        GeocodeMethod::PostcodeSector,
+        GeocodeMethod::PostcodeDistrict,
+        GeocodeMethod::TextPostcode,
+        GeocodeMethod::Gazetteer,
+        GeocodeMethod::OutOfArea,
+        GeocodeMethod::Unresolved,
+    ];
+
+    /// The stable name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            GeocodeMethod::Latlon => "latlon",
+            GeocodeMethod::Grid => "grid",
+            GeocodeMethod::PostcodeUnit => "postcode_unit",
+            GeocodeMethod::PostcodeSector => "postcode_sector",
+            GeocodeMethod::PostcodeDistrict => "postcode_district",
+            GeocodeMethod::TextPostcode => "text_postcode",
+            GeocodeMethod::Gazetteer => "gazetteer",
+            GeocodeMethod::OutOfArea => "out_of_area",
+            GeocodeMethod::Unresolved => "unresolved",
+        }
+    }
+
+    /// The method with this exact name.
+    pub fn parse(name: &str) -> Option<GeocodeMethod> {
+        GeocodeMethod::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for GeocodeMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the incident was placed in the area served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LocationStatus {
+    /// Placed in the area: it has a cell or an area code.
+    Resolved,
+    /// Placed outside the area.
+    OutOfArea,
+    /// Not placed.
+    Unresolved,
+}
+
+impl LocationStatus {
+    /// Every status.
+    pub const ALL: [LocationStatus; 3] = [
+        LocationStatus::Resolved,
+        LocationStatus::OutOfArea,
+        LocationStatus::Unresolved,
+    ];
+
+    /// The stable name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LocationStatus::Resolved => "resolved",
+            LocationStatus::OutOfArea => "out_of_area",
+            LocationStatus::Unresolved => "unresolved",
+        }
+    }
+
+    /// The status with this exact name.
+    pub fn parse(name: &str) -> Option<LocationStatus> {
+        LocationStatus::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for LocationStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The derived, storable form of one accepted record. It holds no patient
+/// identifier and no free text: only coded values, the London date and hour,
+/// and the geocoder's output.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Event {
+    /// ODS code of the site of treatment.
+    pub site_code: String,
+    /// The ED's reference for the attendance; with `site_code`, the identity
+    /// of the record.
+    pub record_id: String,
+    /// Hash of the validated content (see [`content_hash`]): a re-sent row
+    /// with the same hash is a duplicate, with another hash a correction.
+    pub content_hash: u64,
+    /// London calendar date of the assault.
+    pub assault_date: NaiveDate,
+    /// London clock hour of the assault (0-23); `None` when only a date was
+    /// given.
+    pub assault_hour: Option<u8>,
+    /// Primary means of assault.
+    pub method: AssaultMethod,
+    /// Kind of place.
+    pub location_type: LocationType,
+    /// Age band of the patient.
+    pub age_band: AgeBand,
+    /// Sex of the patient.
+    pub sex: Sex,
+    /// How the geocoder placed the incident.
+    pub geocode_method: GeocodeMethod,
+    /// Precision of the placement in metres, when placed.
+    pub precision_m: Option<u32>,
+    /// H3 cell at the finest resolution the precision allows (at most 10).
+    pub cell: Option<CellIndex>,
+    /// ONS code of the borough (local authority district).
+    pub borough: Option<String>,
+    /// ONS code of the electoral ward.
+    pub ward: Option<String>,
+    /// ONS code of the lower-layer super output area.
+    pub lsoa: Option<String>,
+}
+
+impl Event {
+    /// `out_of_area` when the geocoder said so, `resolved` when there is a
+    /// cell or an area code, `unresolved` otherwise.
+    pub fn location_status(&self) -> LocationStatus {
+        if self.geocode_method == GeocodeMethod::OutOfArea {
+            LocationStatus::OutOfArea
+        } else if self.cell.is_some()
+            || self.borough.is_some()
+            || self.ward.is_some()
+            || self.lsoa.is_some()
+        {
+            LocationStatus::Resolved
+        } else {
+            LocationStatus::Unresolved
+        }
+    }
+
+    /// The identity of the record.
+    pub fn record_key(&self) -> RecordKey {
+        RecordKey {
+            site_code: self.site_code.clone(),
+            record_id: self.record_id.clone(),
+        }
+    }
+}
+
+/// The identity of a record: the site and the ED's reference.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordKey {
+    /// ODS code of the site.
+    pub site_code: String,
+    /// The ED's reference.
+    pub record_id: String,
+}
+
+/// FNV-1a 64-bit offset basis.
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+/// FNV-1a 64-bit prime.
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// A stable 64-bit hash of a record's content, given as its fields in a fixed
+/// order.
+///
+/// The algorithm is FNV-1a 64 over each part's UTF-8 bytes, each part followed
+/// by a 0xFF byte (which never occurs in UTF-8, so `["ab", "c"]` and
+/// `["a", "bc"]` differ). It is fixed forever: hashes are stored, and a
+/// change would turn every re-sent row into a correction. It is not
+/// cryptographic; it only has to tell a re-sent row from a changed one.
+pub fn content_hash(parts: &[&str]) -> u64 {
+    let mut h = FNV_OFFSET;
+    for part in parts {
+        for &b in part.as_bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(FNV_PRIME);
+        }
+        h ^= 0xFF;
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_hash_is_stable_and_separates_parts() {
+        // Fixed values: a change here breaks every stored hash.
+        assert_eq!(content_hash(&[]), FNV_OFFSET);
+        assert_eq!(content_hash(&["a"]), 0x089b_c907_b544_c769);
+        assert_eq!(content_hash(&["RJ1", "A-1"]), 0x80a2_385f_e226_8f47);
+        let ab_c = content_hash(&["ab", "c"]);
+        let a_bc = content_hash(&["a", "bc"]);
+        assert_ne!(ab_c, a_bc);
+        assert_ne!(content_hash(&["", "x"]), content_hash(&["x", ""]));
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for m in GeocodeMethod::ALL {
+            assert_eq!(GeocodeMethod::parse(m.as_str()), Some(m));
+        }
+        for s in LocationStatus::ALL {
+            assert_eq!(LocationStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(GeocodeMethod::parse("LATLON"), None);
+    }
+}

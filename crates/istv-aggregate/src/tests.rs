@@ -1,0 +1,429 @@
+use super::*;
+use chrono::NaiveDate;
+use h3o::{CellIndex, LatLng, Resolution};
+use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
+use proptest::prelude::*;
+
+fn cell(lat: f64, lng: f64, r: Resolution) -> CellIndex {
+    LatLng::new(lat, lng).expect("valid").to_cell(r)
+}
+
+fn event(id: &str, day: &str, borough: &str, hash: u64) -> Event {
+    Event {
+        site_code: "RJ1".into(),
+        record_id: id.into(),
+        content_hash: hash,
+        assault_date: NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap(),
+        assault_hour: Some(22),
+        method: AssaultMethod::SharpObject,
+        location_type: LocationType::Street,
+        age_band: AgeBand::Age18To24,
+        sex: Sex::Male,
+        geocode_method: GeocodeMethod::PostcodeUnit,
+        precision_m: Some(50),
+        cell: Some(cell(51.5, -0.1, Resolution::Ten)),
+        borough: Some(borough.into()),
+        ward: None,
+        lsoa: None,
+    }
+}
+
+fn q(pairs: &[(&str, &str)]) -> Query {
+    Query::from_pairs(pairs.iter().copied()).expect("valid query")
+}
+
+/// Rows as (labels, count). The labels are leaked so that expectations can
+/// be written as string literals; this is test code.
+fn counts(rows: &[Row]) -> Vec<(Vec<&'static str>, u64)> {
+    rows.iter()
+        .map(|r| {
+            (
+                r.values
+                    .iter()
+                    .map(|v| &*Box::leak(v.clone().into_boxed_str()))
+                    .collect(),
+                r.count.expect("not suppressed"),
+            )
+        })
+        .collect()
+}
+
+const SOUTHWARK: &str = "E09000028";
+const LAMBETH: &str = "E09000022";
+
+fn five() -> Vec<Event> {
+    vec![
+        event("a", "2024-03-01", SOUTHWARK, 1),
+        event("b", "2024-03-31", SOUTHWARK, 2),
+        event("c", "2024-03-15", LAMBETH, 3),
+        event("d", "2024-04-01", SOUTHWARK, 4),
+        event("e", "2024-04-30", LAMBETH, 5),
+    ]
+}
+
+#[test]
+fn hand_counted_month_by_borough() {
+    let mut ledger = Ledger::new();
+    let out = ledger.apply(&five());
+    assert_eq!(out.accepted, 5);
+    let rows = q(&[("group_by", "month,borough")]).run(ledger.cube(), Disclosure::NONE);
+    assert_eq!(
+        counts(&rows),
+        vec![
+            (vec!["2024-03", LAMBETH], 1),
+            (vec!["2024-03", SOUTHWARK], 2),
+            (vec!["2024-04", LAMBETH], 1),
+            (vec!["2024-04", SOUTHWARK], 1),
+        ]
+    );
+    // A duplicate changes nothing; a correction moves a count.
+    let out = ledger.apply(&[
+        event("a", "2024-03-01", SOUTHWARK, 1),
+        event("b", "2024-03-31", LAMBETH, 22),
+    ]);
+    assert_eq!(
+        out,
+        BatchOutcome {
+            accepted: 0,
+            duplicates: 1,
+            corrections: 1
+        }
+    );
+    let rows = q(&[("group_by", "month,borough")]).run(ledger.cube(), Disclosure::NONE);
+    assert_eq!(
+        counts(&rows),
+        vec![
+            (vec!["2024-03", LAMBETH], 2),
+            (vec!["2024-03", SOUTHWARK], 1),
+            (vec!["2024-04", LAMBETH], 1),
+            (vec!["2024-04", SOUTHWARK], 1),
+        ]
+    );
+    assert_eq!(ledger.cube(), &Cube::recount(ledger.records()));
+}
+
+#[test]
+fn filters_and_time_dimensions() {
+    let mut ledger = Ledger::new();
+    ledger.apply(&five());
+    let cube = ledger.cube();
+    let run = |pairs: &[(&str, &str)]| counts(&q(pairs).run(cube, Disclosure::NONE));
+    assert_eq!(run(&[]), vec![(vec![], 5)]);
+    assert_eq!(run(&[("borough", LAMBETH)]), vec![(vec![], 2)]);
+    assert_eq!(
+        run(&[("borough", "e09000022,E09000028")]),
+        vec![(vec![], 5)]
+    );
+    assert_eq!(run(&[("month", "2024-04")]), vec![(vec![], 2)]);
+    assert_eq!(
+        run(&[("from", "2024-03-15"), ("to", "2024-04-01")]),
+        vec![(vec![], 3)]
+    );
+    // 2024-03-01 and 2024-03-15 are Fridays; 2024-04-01 is a Monday.
+    assert_eq!(
+        run(&[
+            ("group_by", "weekday"),
+            ("weekday", "mon"),
+            ("weekday", "fri")
+        ]),
+        vec![(vec!["mon"], 1), (vec!["fri"], 2)]
+    );
+    assert_eq!(
+        run(&[("group_by", "week"), ("week", "2024-W09")]),
+        vec![(vec!["2024-W09"], 1)]
+    );
+    assert_eq!(
+        run(&[("group_by", "day"), ("from", "2024-04-01")]),
+        vec![(vec!["2024-04-01"], 1), (vec!["2024-04-30"], 1)]
+    );
+    assert_eq!(run(&[("group_by", "hour")]), vec![(vec!["22"], 5)]);
+    assert_eq!(
+        run(&[(
+            "group_by",
+            "age_band,sex,assault_method,location_type,site,location_status"
+        )]),
+        vec![(
+            vec!["18-24", "male", "sharp_object", "street", "RJ1", "resolved"],
+            5
+        )]
+    );
+    assert_eq!(
+        run(&[("group_by", "ward,lsoa")]),
+        vec![(vec!["unknown", "unknown"], 5)]
+    );
+    assert_eq!(run(&[("ward", "unknown")]), vec![(vec![], 5)]);
+    assert!(run(&[("assault_method", "firearm")]).is_empty());
+}
+
+#[test]
+fn cell_dimension_uses_parents_and_unknown_for_coarse_cells() {
+    let fine = cell(51.5, -0.1, Resolution::Ten);
+    let mut coarse = event("z", "2024-03-01", SOUTHWARK, 9);
+    coarse.cell = Some(cell(51.5, -0.1, Resolution::Eight));
+    let mut none = event("y", "2024-03-01", SOUTHWARK, 8);
+    none.cell = None;
+    none.borough = None;
+    let mut ledger = Ledger::new();
+    ledger.apply(&[event("x", "2024-03-01", SOUTHWARK, 7), coarse, none]);
+    let run = |pairs: &[(&str, &str)]| counts(&q(pairs).run(ledger.cube(), Disclosure::NONE));
+    let p9 = fine.parent(Resolution::Nine).unwrap().to_string();
+    let p8 = fine.parent(Resolution::Eight).unwrap().to_string();
+    assert_eq!(
+        run(&[("group_by", "cell")]),
+        vec![(vec![p9.as_str()], 1), (vec!["unknown"], 2)]
+    );
+    assert_eq!(
+        run(&[("group_by", "cell"), ("resolution", "8")]),
+        vec![(vec![p8.as_str()], 2), (vec!["unknown"], 1)]
+    );
+    assert_eq!(
+        run(&[("cell", &fine.to_string()), ("resolution", "10")]),
+        vec![(vec![], 1)]
+    );
+    assert_eq!(
+        run(&[("group_by", "location_status")]),
+        vec![(vec!["resolved"], 2), (vec!["unresolved"], 1)]
+    );
+}
+
+#[test]
+fn disclosure_suppresses_one_to_threshold_minus_one() {
+    let d = Disclosure::default();
+    assert_eq!(d.apply(1), (None, true));
+    assert_eq!(d.apply(4), (None, true));
+    assert_eq!(d.apply(5), (Some(5), false));
+    assert_eq!(d.apply(0), (Some(0), false));
+    assert_eq!(Disclosure::new(10).apply(9), (None, true));
+    assert_eq!(Disclosure::NONE.apply(1), (Some(1), false));
+    let mut ledger = Ledger::new();
+    ledger.apply(&five());
+    let rows = q(&[("group_by", "borough")]).run(ledger.cube(), Disclosure::new(3));
+    assert_eq!(
+        rows,
+        vec![
+            Row {
+                values: vec![LAMBETH.into()],
+                count: None,
+                suppressed: true
+            },
+            Row {
+                values: vec![SOUTHWARK.into()],
+                count: Some(3),
+                suppressed: false
+            },
+        ]
+    );
+}
+
+#[test]
+fn query_errors_name_the_parameter_and_value() {
+    let err = |pairs: &[(&str, &str)]| {
+        Query::from_pairs(pairs.iter().copied())
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(err(&[("nhs_number", "1")]).starts_with("unknown parameter `nhs_number`"));
+    assert!(err(&[("group_by", "month,colour")]).starts_with("unknown dimension `colour`"));
+    assert_eq!(
+        err(&[("group_by", "month,month")]),
+        "dimension `month` appears twice in `group_by`"
+    );
+    assert_eq!(
+        err(&[("from", "2024-13-01")]),
+        "invalid value `2024-13-01` for `from`: expected a date YYYY-MM-DD"
+    );
+    assert_eq!(
+        err(&[("from", "2024-03-02"), ("to", "2024-03-01")]),
+        "`from` (2024-03-02) is after `to` (2024-03-01)"
+    );
+    assert_eq!(
+        err(&[("to", "2024-03-02"), ("to", "2024-03-03")]),
+        "parameter `to` given more than once"
+    );
+    assert!(err(&[("assault_method", "knife")])
+        .starts_with("invalid value `knife` for `assault_method`: expected body_part"));
+    assert!(err(&[("hour", "24")]).starts_with("invalid value `24` for `hour`"));
+    assert!(err(&[("week", "2024-W54")]).starts_with("invalid value `2024-W54` for `week`"));
+    assert!(err(&[("month", "2024-3")]).starts_with("invalid value `2024-3` for `month`"));
+    assert!(err(&[("resolution", "11")]).starts_with("invalid value `11` for `resolution`"));
+    assert!(err(&[("borough", "Southwark")]).starts_with("invalid value `Southwark` for `borough`"));
+    assert!(err(&[("age_band", "18-25")]).starts_with("invalid value `18-25` for `age_band`"));
+    assert!(err(&[("weekday", "monday")]).starts_with("invalid value `monday` for `weekday`"));
+    let c9 = cell(51.5, -0.1, Resolution::Nine).to_string();
+    assert!(err(&[("cell", &c9), ("resolution", "10")])
+        .contains("expected an H3 cell index at resolution 10"));
+    assert!(err(&[("cell", "zz")]).starts_with("invalid value `zz` for `cell`"));
+}
+
+#[test]
+fn labels_of_stored_values() {
+    let day = Value::Text("2021-01-03".into());
+    assert_eq!(Dimension::Week.label(&day), "2020-W53");
+    assert_eq!(Dimension::Month.label(&day), "2021-01");
+    assert_eq!(Dimension::Weekday.label(&day), "sun");
+    assert_eq!(Dimension::Hour.label(&Value::Int(-1)), "unknown");
+    assert_eq!(Dimension::Hour.label(&Value::Int(0)), "0");
+    assert_eq!(Dimension::Cell.label(&Value::Int(0)), "unknown");
+    assert_eq!(
+        Dimension::Borough.label(&Value::Text(String::new())),
+        "unknown"
+    );
+    for d in Dimension::ALL {
+        assert_eq!(Dimension::parse(d.name()), Some(d));
+    }
+}
+
+#[test]
+fn plan_batch_handles_repeats_within_a_batch() {
+    let a1 = event("a", "2024-03-01", SOUTHWARK, 1);
+    let a2 = event("a", "2024-03-01", LAMBETH, 2);
+    let plan = plan_batch(&Default::default(), &[a1.clone(), a2.clone(), a2.clone()]);
+    assert_eq!(
+        plan.outcome,
+        BatchOutcome {
+            accepted: 1,
+            duplicates: 1,
+            corrections: 1
+        }
+    );
+    assert_eq!(plan.upserts, vec![a2.clone()]);
+    assert_eq!(plan.deltas, vec![(CubeKey::of(&a2), 1)]);
+    // A correction back to the stored content nets to no cube change.
+    let stored = [(a1.record_key(), a1.clone())].into_iter().collect();
+    let plan = plan_batch(&stored, &[a2, a1.clone()]);
+    assert_eq!(plan.outcome.corrections, 2);
+    assert!(plan.deltas.is_empty());
+    assert_eq!(plan.upserts, vec![a1]);
+}
+
+// Property tests: the aggregation laws.
+
+fn arb_event() -> impl Strategy<Value = Event> {
+    (
+        0u8..12,
+        0u64..3,
+        0i64..60,
+        proptest::option::of(0u8..24),
+        0usize..AssaultMethod::ALL.len(),
+        0usize..AgeBand::ALL.len(),
+        0usize..4,
+        0u8..5,
+        (0usize..3, 0usize..3),
+    )
+        .prop_map(|(id, hash, day, hour, m, a, loc, res, (site, borough))| {
+            let cell = (loc < 3).then(|| {
+                let r = Resolution::try_from(6 + res).unwrap();
+                cell(51.45 + f64::from(loc as u8) * 0.02, -0.1, r)
+            });
+            Event {
+                site_code: ["RJ1", "RJ2", "RYJ"][site].into(),
+                record_id: format!("r{id}"),
+                content_hash: hash,
+                assault_date: NaiveDate::from_ymd_opt(2024, 2, 20).unwrap()
+                    + chrono::Duration::days(day),
+                assault_hour: hour,
+                method: AssaultMethod::ALL[m],
+                location_type: LocationType::ALL[(m + a) % LocationType::ALL.len()],
+                age_band: AgeBand::ALL[a],
+                sex: Sex::ALL[a % Sex::ALL.len()],
+                geocode_method: if loc == 3 {
+                    GeocodeMethod::Unresolved
+                } else {
+                    GeocodeMethod::Latlon
+                },
+                precision_m: cell.map(|_| 10),
+                cell,
+                borough: [None, Some(SOUTHWARK.to_owned()), Some(LAMBETH.to_owned())][borough]
+                    .clone(),
+                ward: None,
+                lsoa: None,
+            }
+        })
+}
+
+fn arb_batches() -> impl Strategy<Value = Vec<Vec<Event>>> {
+    proptest::collection::vec(proptest::collection::vec(arb_event(), 0..20), 1..6)
+}
+
+fn arb_group_by() -> impl Strategy<Value = Vec<Dimension>> {
+    proptest::sample::subsequence(Dimension::ALL.to_vec(), 0..4).prop_shuffle()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// The incrementally maintained cube always equals a recount of the
+    /// final records, and every event is counted exactly once as new,
+    /// duplicate or correction.
+    #[test]
+    fn incremental_equals_recount(batches in arb_batches()) {
+        let mut ledger = Ledger::new();
+        for batch in &batches {
+            let out = ledger.apply(batch);
+            prop_assert_eq!(out.total(), batch.len() as u64);
+            prop_assert_eq!(ledger.cube(), &Cube::recount(ledger.records()));
+        }
+    }
+
+    /// One batch or one event at a time: the same records and cube.
+    #[test]
+    fn batching_does_not_matter(batches in arb_batches()) {
+        let mut whole = Ledger::new();
+        let mut single = Ledger::new();
+        let mut a = BatchOutcome::default();
+        let mut b = BatchOutcome::default();
+        for batch in &batches {
+            a.add(whole.apply(batch));
+            for e in batch {
+                b.add(single.apply(std::slice::from_ref(e)));
+            }
+        }
+        prop_assert_eq!(a, b);
+        prop_assert_eq!(whole.cube(), single.cube());
+    }
+
+    /// With distinct records, the order of arrival does not matter.
+    #[test]
+    fn order_independent_for_distinct_records(events in proptest::collection::vec(arb_event(), 0..30), seed in any::<u64>()) {
+        let mut seen = std::collections::HashSet::new();
+        let distinct: Vec<Event> = events.into_iter().filter(|e| seen.insert(e.record_key())).collect();
+        let mut shuffled = distinct.clone();
+        // A cheap deterministic shuffle.
+        let mut s = seed | 1;
+        for i in (1..shuffled.len()).rev() {
+            s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+            shuffled.swap(i, (s % (i as u64 + 1)) as usize);
+        }
+        let mut a = Ledger::new();
+        a.apply(&distinct);
+        let mut b = Ledger::new();
+        b.apply(&shuffled);
+        prop_assert_eq!(a.cube(), b.cube());
+    }
+
+    /// The counts of any grouping add up to the total, and filtering by a
+    /// group's labels gives that group's count.
+    #[test]
+    fn groups_sum_to_total(batches in arb_batches(), group_by in arb_group_by(), res in 7u8..=10) {
+        let mut ledger = Ledger::new();
+        for batch in &batches {
+            ledger.apply(batch);
+        }
+        let r = res.to_string();
+        let total: u64 = ledger.records().count() as u64;
+        let query = Query::new().with_group_by(&group_by);
+        let query = Query::from_pairs([("resolution", r.as_str())]).map(|q| q.with_group_by(query.group_by())).unwrap();
+        let rows = query.run(ledger.cube(), Disclosure::NONE);
+        let sum: u64 = rows.iter().map(|r| r.count.unwrap()).sum();
+        prop_assert_eq!(sum, total);
+        for row in rows.iter().take(3) {
+            let mut pairs: Vec<(&str, &str)> = vec![("resolution", r.as_str())];
+            for (d, v) in group_by.iter().zip(&row.values) {
+                pairs.push((d.name(), v.as_str()));
+            }
+            let filtered = Query::from_pairs(pairs).unwrap().run(ledger.cube(), Disclosure::NONE);
+            let n: u64 = filtered.iter().map(|r| r.count.unwrap()).sum();
+            prop_assert_eq!(n, row.count.unwrap());
+        }
+    }
+}

@@ -1,0 +1,758 @@
+//! The geocoder: resolves an incident location by the first method that
+//! works, then places it in an H3 cell and in areas no finer than its precision.
+
+use std::path::Path;
+
+use h3o::{CellIndex, Resolution};
+
+use crate::areas::{AreaCode, AreaKind, AreaLayer, CACHE_RES};
+use crate::binfmt::{corrupt, read_optional, Dec};
+use crate::cells::{cell_at, normalise_longitude, resolution_for_precision};
+use crate::error::LoadError;
+use crate::gazetteer::Gazetteer;
+use crate::grid::osgb36_to_wgs84;
+use crate::postcode::{find_postcode_in_text, PostcodeHit, PostcodeIndex, PostcodeLevel};
+
+/// File name of the postcode directory in the data directory.
+pub const POSTCODES_FILE: &str = "postcodes.bin";
+/// File name of the gazetteer in the data directory.
+pub const PLACES_FILE: &str = "places.bin";
+pub(crate) const POSTCODES_TAG: &[u8; 4] = b"PCDS";
+pub(crate) const PLACES_TAG: &[u8; 4] = b"PLCS";
+pub(crate) const AREAS_TAG: &[u8; 4] = b"AREA";
+
+/// The location fields of one record; any may be absent.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LocationInput<'a> {
+    /// WGS84 latitude in degrees.
+    pub latitude: Option<f64>,
+    /// WGS84 longitude in degrees (values above 180 are normalised).
+    pub longitude: Option<f64>,
+    /// OSGB36 British National Grid easting in metres.
+    pub easting: Option<f64>,
+    /// OSGB36 British National Grid northing in metres.
+    pub northing: Option<f64>,
+    /// A unit, sector or district postcode in any case or spacing.
+    pub postcode: Option<&'a str>,
+    /// Free-text description of the location.
+    pub description: Option<&'a str>,
+}
+
+/// How a location was resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GeocodeMethod {
+    /// From latitude/longitude.
+    LatLon,
+    /// From OSGB36 easting/northing.
+    Grid,
+    /// From a unit postcode in the directory.
+    PostcodeUnit,
+    /// From the centroid of the postcode's sector.
+    PostcodeSector,
+    /// From the centroid of the postcode's district.
+    PostcodeDistrict,
+    /// From a postcode found in the description.
+    TextPostcode,
+    /// From a named place found in the description.
+    Gazetteer,
+    /// Located, but outside the service area.
+    OutOfArea,
+    /// No method worked: counted under "location unknown".
+    Unresolved,
+}
+
+impl GeocodeMethod {
+    /// Every method, in resolution order.
+    pub const ALL: [GeocodeMethod; 9] = [
+        GeocodeMethod::LatLon,
+        GeocodeMethod::Grid,
+        GeocodeMethod::PostcodeUnit,
+        GeocodeMethod::PostcodeSector,
+        GeocodeMethod::PostcodeDistrict,
+        GeocodeMethod::TextPostcode,
+        GeocodeMethod::Gazetteer,
+        GeocodeMethod::OutOfArea,
+        GeocodeMethod::Unresolved,
+    ];
+
+    /// Stable name, e.g. `latlon`, `postcode_sector`, `unresolved`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GeocodeMethod::LatLon => "latlon",
+            GeocodeMethod::Grid => "grid",
+            GeocodeMethod::PostcodeUnit => "postcode_unit",
+            GeocodeMethod::PostcodeSector => "postcode_sector",
+            GeocodeMethod::PostcodeDistrict => "postcode_district",
+            GeocodeMethod::TextPostcode => "text_postcode",
+            GeocodeMethod::Gazetteer => "gazetteer",
+            GeocodeMethod::OutOfArea => "out_of_area",
+            GeocodeMethod::Unresolved => "unresolved",
+        }
+    }
+
+    /// Parses a name returned by [`GeocodeMethod::as_str`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for GeocodeMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The result of geocoding one record. The exact point is deliberately not
+/// part of it: only a cell no finer than the precision, and areas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Geocode {
+    /// How the location was resolved.
+    pub method: GeocodeMethod,
+    /// Precision of the location in metres (`None` when unresolved).
+    pub precision_m: Option<u32>,
+    /// H3 cell at the finest resolution the precision allows (capped by the
+    /// configured finest resolution); `None` when unresolved or out of area.
+    pub cell: Option<CellIndex>,
+    /// Borough code.
+    pub borough: Option<AreaCode>,
+    /// Ward code.
+    pub ward: Option<AreaCode>,
+    /// LSOA code.
+    pub lsoa: Option<AreaCode>,
+}
+
+impl Geocode {
+    /// An unresolved result.
+    pub fn unresolved() -> Self {
+        Geocode {
+            method: GeocodeMethod::Unresolved,
+            precision_m: None,
+            cell: None,
+            borough: None,
+            ward: None,
+            lsoa: None,
+        }
+    }
+}
+
+/// A latitude/longitude box; locations outside it are `out_of_area`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ServiceArea {
+    /// Southern bound in degrees.
+    pub min_lat: f64,
+    /// Northern bound in degrees.
+    pub max_lat: f64,
+    /// Western bound in degrees.
+    pub min_lon: f64,
+    /// Eastern bound in degrees.
+    pub max_lon: f64,
+}
+
+impl ServiceArea {
+    /// Greater London's bounding box (51.29..51.69, -0.51..0.33) plus a margin
+    /// of about 5 km.
+    pub const GREATER_LONDON: ServiceArea = ServiceArea {
+        min_lat: 51.23,
+        max_lat: 51.75,
+        min_lon: -0.60,
+        max_lon: 0.38,
+    };
+
+    /// Whether a point lies inside (bounds included).
+    pub fn contains(&self, lat: f64, lon: f64) -> bool {
+        (self.min_lat..=self.max_lat).contains(&lat) && (self.min_lon..=self.max_lon).contains(&lon)
+    }
+}
+
+impl Default for ServiceArea {
+    fn default() -> Self {
+        Self::GREATER_LONDON
+    }
+}
+
+/// Geocoder settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GeocoderConfig {
+    /// Finest H3 resolution reported (default 10, ~76 m edges).
+    pub finest_resolution: Resolution,
+    /// Locations outside are `out_of_area`.
+    pub service_area: ServiceArea,
+    /// Precision assumed for latitude/longitude input, in metres (default 10).
+    pub latlon_precision_m: u32,
+    /// Coarsest precision (metres) still assigned a borough (default 2000).
+    pub borough_max_precision_m: u32,
+    /// Coarsest precision (metres) still assigned a ward (default 500).
+    pub ward_max_precision_m: u32,
+    /// Coarsest precision (metres) still assigned an LSOA (default 100).
+    pub lsoa_max_precision_m: u32,
+    /// Jaro-Winkler similarity a fuzzy gazetteer match must reach (default 0.92).
+    pub gazetteer_similarity: f64,
+}
+
+impl Default for GeocoderConfig {
+    fn default() -> Self {
+        GeocoderConfig {
+            finest_resolution: Resolution::Ten,
+            service_area: ServiceArea::GREATER_LONDON,
+            latlon_precision_m: 10,
+            borough_max_precision_m: 2000,
+            ward_max_precision_m: 500,
+            lsoa_max_precision_m: 100,
+            gazetteer_similarity: crate::gazetteer::DEFAULT_SIMILARITY,
+        }
+    }
+}
+
+/// Resolves locations using whatever reference data is loaded.
+#[derive(Debug, Default)]
+pub struct Geocoder {
+    config: GeocoderConfig,
+    postcodes: Option<PostcodeIndex>,
+    places: Option<Gazetteer>,
+    layers: [Option<AreaLayer>; 3],
+}
+
+impl Geocoder {
+    /// A geocoder with no reference data: only coordinates resolve, without areas.
+    pub fn new(config: GeocoderConfig) -> Self {
+        Geocoder {
+            config,
+            ..Default::default()
+        }
+    }
+
+    /// Loads whatever the data directory holds; a missing file (or directory)
+    /// just leaves that method or layer unavailable.
+    pub fn load(data_dir: &Path, config: GeocoderConfig) -> Result<Self, LoadError> {
+        let mut g = Geocoder::new(config);
+        if let Some(bytes) = read_optional(data_dir, POSTCODES_FILE)? {
+            let idx = decode(&bytes, POSTCODES_TAG, PostcodeIndex::decode)
+                .map_err(|p| corrupt(data_dir, POSTCODES_FILE, p))?;
+            g.postcodes = Some(idx);
+        }
+        if let Some(bytes) = read_optional(data_dir, PLACES_FILE)? {
+            let gz = decode(&bytes, PLACES_TAG, Gazetteer::decode)
+                .map_err(|p| corrupt(data_dir, PLACES_FILE, p))?;
+            g.set_gazetteer(Some(gz));
+        }
+        for kind in AreaKind::ALL {
+            if let Some(bytes) = read_optional(data_dir, kind.file_name())? {
+                let layer = decode(&bytes, AREAS_TAG, |d| AreaLayer::decode(d, kind))
+                    .map_err(|p| corrupt(data_dir, kind.file_name(), p))?;
+                g.layers[kind as usize] = Some(layer);
+            }
+        }
+        Ok(g)
+    }
+
+    /// Replaces the postcode directory.
+    pub fn set_postcodes(&mut self, postcodes: Option<PostcodeIndex>) {
+        self.postcodes = postcodes;
+    }
+
+    /// Replaces the gazetteer (its similarity threshold is set from the config).
+    pub fn set_gazetteer(&mut self, mut places: Option<Gazetteer>) {
+        if let Some(g) = places.as_mut() {
+            g.set_similarity(self.config.gazetteer_similarity);
+        }
+        self.places = places;
+    }
+
+    /// Replaces the layer of the given layer's kind.
+    pub fn set_layer(&mut self, layer: AreaLayer) {
+        let k = layer.kind() as usize;
+        self.layers[k] = Some(layer);
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &GeocoderConfig {
+        &self.config
+    }
+
+    /// The postcode directory, if loaded.
+    pub fn postcodes(&self) -> Option<&PostcodeIndex> {
+        self.postcodes.as_ref()
+    }
+
+    /// The gazetteer, if loaded.
+    pub fn gazetteer(&self) -> Option<&Gazetteer> {
+        self.places.as_ref()
+    }
+
+    /// An area layer (with names and polygons), if loaded.
+    pub fn areas(&self, kind: AreaKind) -> Option<&AreaLayer> {
+        self.layers[kind as usize].as_ref()
+    }
+
+    /// Resolves one record's location by the first method that works:
+    /// latitude/longitude, easting/northing, postcode, description (a postcode
+    /// in the text, then a gazetteer place), else `unresolved`. Non-finite
+    /// numbers count as absent; (0, 0) pairs are treated as missing-value
+    /// placeholders. Never panics.
+    pub fn geocode(&self, input: &LocationInput<'_>) -> Geocode {
+        if let Some((lat, lon)) = latlon(input.latitude, input.longitude) {
+            return self.place(
+                lat,
+                lon,
+                GeocodeMethod::LatLon,
+                self.config.latlon_precision_m,
+            );
+        }
+        if let (Some(e), Some(n)) = (finite(input.easting), finite(input.northing)) {
+            if e != 0.0 || n != 0.0 {
+                if let Some((lat, lon)) = osgb36_to_wgs84(e, n) {
+                    return self.place(lat, lon, GeocodeMethod::Grid, grid_precision(e, n));
+                }
+            }
+        }
+        if let (Some(pc), Some(idx)) = (input.postcode, self.postcodes.as_ref()) {
+            if let Some(hit) = idx.lookup_str(pc) {
+                let method = match hit.level {
+                    PostcodeLevel::Unit => GeocodeMethod::PostcodeUnit,
+                    PostcodeLevel::Sector => GeocodeMethod::PostcodeSector,
+                    PostcodeLevel::District => GeocodeMethod::PostcodeDistrict,
+                };
+                return self.place_hit(hit, method);
+            }
+        }
+        if let Some(text) = input.description {
+            let text_hit = find_postcode_in_text(text)
+                .zip(self.postcodes.as_ref())
+                .and_then(|(pc, idx)| idx.lookup(&pc));
+            if let Some(hit) = text_hit {
+                return self.place_hit(hit, GeocodeMethod::TextPostcode);
+            }
+            if let Some(m) = self.places.as_ref().and_then(|g| g.find_in(text)) {
+                return self.place(
+                    m.place.lat,
+                    m.place.lon,
+                    GeocodeMethod::Gazetteer,
+                    m.place.precision_m,
+                );
+            }
+        }
+        Geocode::unresolved()
+    }
+
+    fn place_hit(&self, hit: PostcodeHit, method: GeocodeMethod) -> Geocode {
+        self.place(hit.lat, hit.lon, method, hit.precision_m)
+    }
+
+    /// Cell and areas for a located point, limited by its precision.
+    fn place(&self, lat: f64, lon: f64, method: GeocodeMethod, precision_m: u32) -> Geocode {
+        let mut g = Geocode::unresolved();
+        g.precision_m = Some(precision_m);
+        if !self.config.service_area.contains(lat, lon) {
+            g.method = GeocodeMethod::OutOfArea;
+            return g;
+        }
+        g.method = method;
+        let Some(fine) = cell_at(lat, lon, CACHE_RES) else {
+            g.method = GeocodeMethod::OutOfArea;
+            return g;
+        };
+        let res =
+            resolution_for_precision(f64::from(precision_m)).min(self.config.finest_resolution);
+        g.cell = if res == CACHE_RES {
+            Some(fine)
+        } else if res < CACHE_RES {
+            fine.parent(res)
+        } else {
+            cell_at(lat, lon, res)
+        };
+        let limits = [
+            self.config.borough_max_precision_m,
+            self.config.ward_max_precision_m,
+            self.config.lsoa_max_precision_m,
+        ];
+        let mut codes: [Option<AreaCode>; 3] = [None, None, None];
+        for kind in AreaKind::ALL {
+            let k = kind as usize;
+            if precision_m > limits[k] {
+                continue; // too coarse to say which area
+            }
+            if let Some(layer) = &self.layers[k] {
+                codes[k] = layer
+                    .locate_index(lat, lon, fine)
+                    .map(|i| layer.area(i).code.clone());
+            }
+        }
+        let [borough, ward, lsoa] = codes;
+        g.borough = borough;
+        g.ward = ward;
+        g.lsoa = lsoa;
+        g
+    }
+}
+
+fn decode<T>(
+    bytes: &[u8],
+    tag: &[u8; 4],
+    f: impl FnOnce(&mut Dec<'_>) -> Result<T, String>,
+) -> Result<T, String> {
+    let mut d = Dec::new(bytes, tag)?;
+    let v = f(&mut d)?;
+    d.finish()?;
+    Ok(v)
+}
+
+fn finite(v: Option<f64>) -> Option<f64> {
+    v.filter(|x| x.is_finite())
+}
+
+fn latlon(lat: Option<f64>, lon: Option<f64>) -> Option<(f64, f64)> {
+    let (lat, lon) = (finite(lat)?, finite(lon)?);
+    if !(-90.0..=90.0).contains(&lat) || (lat == 0.0 && lon == 0.0) {
+        return None;
+    }
+    Some((lat, normalise_longitude(lon)))
+}
+
+/// Grid references rounded to 100 m or 10 m (6- or 8-figure references) are
+/// only that precise; otherwise metre precision.
+fn grid_precision(e: f64, n: f64) -> u32 {
+    if e % 100.0 == 0.0 && n % 100.0 == 0.0 {
+        100
+    } else if e % 10.0 == 0.0 && n % 10.0 == 0.0 {
+        10
+    } else {
+        1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::areas::tests::TWO_SQUARES;
+    use crate::areas::AreaProperties;
+    use crate::import::{import_areas, import_places, import_postcodes};
+
+    const POSTCODES: &str = "postcode,easting,northing,latitude,longitude\n\
+        BR1 1AB,540260,169398,51.406271,0.015177\n\
+        BR1 1AE,540194,169201,51.404517,0.014151\n\
+        SE1 7PB,530500,179500,51.4970,-0.1150\n\
+        CB1 1AA,545500,258500,52.2000,0.1300\n";
+    const PLACES: &str = "name,lat,lon,borough\n\
+        Church Street,51.5300,-0.0700,B2\n\
+        Red Lion,51.5000,0.0500,\n\
+        Red Lion,51.4500,0.0500,\n";
+    const PROPS: AreaProperties<'static> = AreaProperties {
+        code: "code",
+        name: "name",
+    };
+
+    /// A data directory with the two-square layer as boroughs and as wards.
+    fn data_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        import_postcodes(POSTCODES.as_bytes(), p, &mut |_| {}).unwrap();
+        import_places(PLACES.as_bytes(), p, &mut |_| {}).unwrap();
+        import_areas(
+            AreaKind::Borough,
+            TWO_SQUARES.as_bytes(),
+            &PROPS,
+            p,
+            &mut |_| {},
+        )
+        .unwrap();
+        import_areas(
+            AreaKind::Ward,
+            TWO_SQUARES.as_bytes(),
+            &PROPS,
+            p,
+            &mut |_| {},
+        )
+        .unwrap();
+        dir
+    }
+
+    fn geocoder() -> (tempfile::TempDir, Geocoder) {
+        let dir = data_dir();
+        let g = Geocoder::load(dir.path(), GeocoderConfig::default()).unwrap();
+        (dir, g)
+    }
+
+    fn code(c: &Option<AreaCode>) -> Option<&str> {
+        c.as_deref()
+    }
+
+    #[test]
+    fn latlon_input() {
+        let (_d, g) = geocoder();
+        let r = g.geocode(&LocationInput {
+            latitude: Some(51.5),
+            longitude: Some(0.05),
+            postcode: Some("BR1 1AB"),
+            ..Default::default()
+        });
+        assert_eq!(r.method, GeocodeMethod::LatLon);
+        assert_eq!(r.precision_m, Some(10));
+        assert_eq!(r.cell, cell_at(51.5, 0.05, Resolution::Ten));
+        assert_eq!(
+            (code(&r.borough), code(&r.ward), code(&r.lsoa)),
+            (Some("A1"), Some("A1"), None)
+        );
+        // Longitude in the 0..360 convention.
+        let r = g.geocode(&LocationInput {
+            latitude: Some(51.5),
+            longitude: Some(359.95),
+            ..Default::default()
+        });
+        assert_eq!(
+            (r.method, code(&r.borough)),
+            (GeocodeMethod::LatLon, Some("B2"))
+        );
+        assert_eq!(r.cell, cell_at(51.5, -0.05, Resolution::Ten));
+        // On the shared edge: the lowest code.
+        let r = g.geocode(&LocationInput {
+            latitude: Some(51.5),
+            longitude: Some(0.0),
+            ..Default::default()
+        });
+        assert_eq!(code(&r.borough), Some("A1"));
+    }
+
+    #[test]
+    fn non_finite_and_placeholder_coordinates_fall_through() {
+        let (_d, g) = geocoder();
+        for (lat, lon) in [
+            (f64::NAN, 0.05),
+            (51.5, f64::INFINITY),
+            (0.0, 0.0),
+            (95.0, 0.0),
+        ] {
+            let r = g.geocode(&LocationInput {
+                latitude: Some(lat),
+                longitude: Some(lon),
+                easting: Some(f64::NAN),
+                northing: Some(169_398.0),
+                postcode: Some("br11ab"),
+                ..Default::default()
+            });
+            assert_eq!(r.method, GeocodeMethod::PostcodeUnit, "{lat} {lon}");
+        }
+        let r = g.geocode(&LocationInput {
+            latitude: Some(f64::NAN),
+            longitude: Some(f64::NAN),
+            easting: Some(f64::NEG_INFINITY),
+            northing: Some(f64::NAN),
+            ..Default::default()
+        });
+        assert_eq!(r, Geocode::unresolved());
+        assert_eq!(g.geocode(&LocationInput::default()), Geocode::unresolved());
+    }
+
+    #[test]
+    fn grid_input() {
+        let (_d, g) = geocoder();
+        let r = g.geocode(&LocationInput {
+            easting: Some(540_260.0),
+            northing: Some(169_398.0),
+            ..Default::default()
+        });
+        assert_eq!((r.method, r.precision_m), (GeocodeMethod::Grid, Some(1)));
+        let (lat, lon) = osgb36_to_wgs84(540_260.0, 169_398.0).unwrap();
+        assert_eq!(r.cell, cell_at(lat, lon, Resolution::Ten));
+        assert_eq!(code(&r.borough), Some("A1"));
+        // A 6-figure reference is only 100 m precise: a res-9 cell, no LSOA.
+        let r = g.geocode(&LocationInput {
+            easting: Some(540_200.0),
+            northing: Some(169_300.0),
+            ..Default::default()
+        });
+        assert_eq!(r.precision_m, Some(100));
+        assert_eq!(r.cell.unwrap().resolution(), Resolution::Nine);
+        assert_eq!(grid_precision(540_261.0, 169_398.0), 1);
+        assert_eq!(grid_precision(540_260.0, 169_390.0), 10);
+        assert_eq!(grid_precision(540_260.5, 169_300.0), 1);
+    }
+
+    #[test]
+    fn postcode_levels_limit_cell_and_areas() {
+        let (_d, g) = geocoder();
+        let pc = |p| {
+            g.geocode(&LocationInput {
+                postcode: Some(p),
+                ..Default::default()
+            })
+        };
+        let r = pc("br1 1ab");
+        assert_eq!(
+            (r.method, r.precision_m),
+            (GeocodeMethod::PostcodeUnit, Some(50))
+        );
+        assert_eq!(r.cell, cell_at(51.406271, 0.015177, Resolution::Ten));
+        assert_eq!((code(&r.borough), code(&r.ward)), (Some("A1"), Some("A1")));
+        // Sector: precision 500 m -> res 8 cell (edge ~531 m); ward still allowed.
+        let r = pc("BR1 1ZZ");
+        assert_eq!(
+            (r.method, r.precision_m),
+            (GeocodeMethod::PostcodeSector, Some(500))
+        );
+        let (lat, lon) = ((51.406271 + 51.404517) / 2.0, (0.015177 + 0.014151) / 2.0);
+        assert_eq!(r.cell, cell_at(lat, lon, Resolution::Eight));
+        assert_eq!((code(&r.borough), code(&r.ward)), (Some("A1"), Some("A1")));
+        // District: 1500 m -> res 6 (edge ~3.7 km); borough only.
+        let r = pc("BR1");
+        assert_eq!(
+            (r.method, r.precision_m),
+            (GeocodeMethod::PostcodeDistrict, Some(1500))
+        );
+        assert_eq!(r.cell, cell_at(lat, lon, Resolution::Six));
+        assert_eq!((code(&r.borough), code(&r.ward)), (Some("A1"), None));
+        // Outside the service area: counted, no cell or areas.
+        let r = pc("CB1 1AA");
+        assert_eq!(
+            (r.method, r.precision_m, r.cell, r.borough),
+            (GeocodeMethod::OutOfArea, Some(50), None, None)
+        );
+        assert_eq!(pc("E1 6AN"), Geocode::unresolved());
+        assert_eq!(pc("not a postcode"), Geocode::unresolved());
+    }
+
+    #[test]
+    fn description_input() {
+        let (_d, g) = geocoder();
+        let d = |t| {
+            g.geocode(&LocationInput {
+                description: Some(t),
+                postcode: Some("ZZ99 9ZZ"),
+                ..Default::default()
+            })
+        };
+        let r = d("outside no. 12, br1 1ae, by the shops");
+        assert_eq!(
+            (r.method, r.precision_m),
+            (GeocodeMethod::TextPostcode, Some(50))
+        );
+        assert_eq!(r.cell, cell_at(51.404517, 0.014151, Resolution::Ten));
+        // Red Lion is ambiguous (two far apart); Church St matches Church Street.
+        let r = d("outside the Red Lion, Church St.");
+        assert_eq!(
+            (r.method, r.precision_m),
+            (GeocodeMethod::Gazetteer, Some(250))
+        );
+        // 250 m -> res 8 (edge ~531 m; res 9 is ~201 m).
+        assert_eq!(r.cell, cell_at(51.53, -0.07, Resolution::Eight));
+        assert_eq!((code(&r.borough), code(&r.ward)), (Some("B2"), Some("B2")));
+        assert_eq!(d("at home").method, GeocodeMethod::Unresolved);
+    }
+
+    #[test]
+    fn configurable_service_area_and_resolution() {
+        let dir = data_dir();
+        let config = GeocoderConfig {
+            finest_resolution: Resolution::Eight,
+            service_area: ServiceArea {
+                min_lat: 51.0,
+                max_lat: 51.45,
+                min_lon: -1.0,
+                max_lon: 1.0,
+            },
+            ..Default::default()
+        };
+        let g = Geocoder::load(dir.path(), config).unwrap();
+        let r = g.geocode(&LocationInput {
+            postcode: Some("BR1 1AB"),
+            ..Default::default()
+        });
+        assert_eq!(r.cell, cell_at(51.406271, 0.015177, Resolution::Eight));
+        let r = g.geocode(&LocationInput {
+            latitude: Some(51.5),
+            longitude: Some(0.05),
+            ..Default::default()
+        });
+        assert_eq!(r.method, GeocodeMethod::OutOfArea);
+    }
+
+    #[test]
+    fn data_dir_lifecycle() {
+        // A missing directory: nothing loaded, coordinates still resolve.
+        let missing = tempfile::tempdir().unwrap().path().join("nope");
+        let g = Geocoder::load(&missing, GeocoderConfig::default()).unwrap();
+        assert!(
+            g.postcodes().is_none()
+                && g.gazetteer().is_none()
+                && g.areas(AreaKind::Borough).is_none()
+        );
+        let r = g.geocode(&LocationInput {
+            latitude: Some(51.5),
+            longitude: Some(0.05),
+            postcode: Some("BR1 1AB"),
+            ..Default::default()
+        });
+        assert_eq!((r.method, r.borough), (GeocodeMethod::LatLon, None));
+        assert_eq!(
+            g.geocode(&LocationInput {
+                postcode: Some("BR1 1AB"),
+                ..Default::default()
+            })
+            .method,
+            GeocodeMethod::Unresolved
+        );
+
+        // A broken re-import leaves the previous data in place.
+        let dir = data_dir();
+        let before = std::fs::read(dir.path().join(AreaKind::Borough.file_name())).unwrap();
+        let e = import_areas(
+            AreaKind::Borough,
+            r#"{"type":"FeatureCollection","features":[]}"#.as_bytes(),
+            &PROPS,
+            dir.path(),
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(matches!(e, crate::ImportError::EmptyBoundaryFile));
+        let e = import_postcodes(
+            "postcode,easting,northing\nBR1 1AB,x,1\n".as_bytes(),
+            dir.path(),
+            &mut |_| {},
+        );
+        assert!(e.is_err());
+        assert_eq!(
+            std::fs::read(dir.path().join(AreaKind::Borough.file_name())).unwrap(),
+            before
+        );
+        let g = Geocoder::load(dir.path(), GeocoderConfig::default()).unwrap();
+        assert_eq!(g.postcodes().unwrap().unit_count(), 4);
+        assert_eq!(g.areas(AreaKind::Borough).unwrap().areas().len(), 2);
+        // No temporary files are left behind.
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 4, "{names:?}");
+
+        // A corrupt file is an error naming the file.
+        std::fs::write(
+            dir.path().join(POSTCODES_FILE),
+            b"ISTVGEO\0PCDS\x01\0\0\0\xff",
+        )
+        .unwrap();
+        let e = Geocoder::load(dir.path(), GeocoderConfig::default()).unwrap_err();
+        assert!(matches!(e, LoadError::Corrupt { .. }), "{e}");
+        assert!(e.to_string().contains("postcodes.bin: truncated"), "{e}");
+    }
+
+    #[test]
+    fn method_names_are_stable() {
+        let names: Vec<&str> = GeocodeMethod::ALL.iter().map(|m| m.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "latlon",
+                "grid",
+                "postcode_unit",
+                "postcode_sector",
+                "postcode_district",
+                "text_postcode",
+                "gazetteer",
+                "out_of_area",
+                "unresolved"
+            ]
+        );
+        for m in GeocodeMethod::ALL {
+            assert_eq!(GeocodeMethod::from_name(m.as_str()), Some(m));
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The stages between a validated attendance and the store, as pure
+//! functions, so every transport (the single-process server, a Kafka
+//! consumer) runs the same code:
+//!
+//! 1. validate: [`istv_core::Validator`] turns a raw row into an
+//!    [`Attendance`];
+//! 2. geocode: [`geocode_stage`] places it and drops what identifies a
+//!    place exactly (the free text and the point);
+//! 3. aggregate: the resulting [`Event`] is what the store counts.
+#![warn(missing_docs)]
+
+use istv_aggregate::{Event, GeocodeMethod};
+use istv_core::Attendance;
+use istv_geo::{Geocode, Geocoder, LocationInput};
+
+/// The location fields of an attendance, as the geocoder takes them.
+pub fn location_input(a: &Attendance) -> LocationInput<'_> {
+    LocationInput {
+        latitude: a.assault_latlon.map(|p| p.0),
+        longitude: a.assault_latlon.map(|p| p.1),
+        easting: a.assault_grid.map(|p| p.0),
+        northing: a.assault_grid.map(|p| p.1),
+        postcode: a.assault_postcode.as_ref().map(|p| p.as_str()),
+        description: a.assault_location_description.as_deref(),
+    }
+}
+
+/// A stable hash of everything the ED sent for this attendance, after
+/// normalisation: re-sending the same row gives the same hash (a duplicate);
+/// any change, even to a field that is not published, gives another (a
+/// correction).
+pub fn content_hash(a: &Attendance) -> u64 {
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    let parts = [
+        a.site_code.clone(),
+        a.record_id.clone(),
+        opt(a.arrival.map(|t| t.timestamp_millis().to_string())),
+        a.assault.instant.timestamp_millis().to_string(),
+        if a.assault.local_time.is_some() {
+            "t"
+        } else {
+            "d"
+        }
+        .to_string(),
+        a.assault_method.as_str().to_string(),
+        opt(a.assault_method_other.clone()),
+        a.assault_location_type.as_str().to_string(),
+        opt(a.assault_location_description.clone()),
+        opt(a.assault_postcode.as_ref().map(|p| p.to_string())),
+        opt(a.assault_latlon.map(|(x, y)| format!("{x:?},{y:?}"))),
+        opt(a.assault_grid.map(|(x, y)| format!("{x:?},{y:?}"))),
+        opt(a.patient_age.map(|v| v.to_string())),
+        opt(a.patient_sex.map(|s| s.as_str().to_string())),
+    ];
+    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+    istv_aggregate::content_hash(&refs)
+}
+
+/// The storable event of a geocoded attendance: coded values, the London
+/// date and hour, and the geocoder's cell and areas; nothing else.
+pub fn to_event(a: &Attendance, g: &Geocode) -> Event {
+    Event {
+        site_code: a.site_code.clone(),
+        record_id: a.record_id.clone(),
+        content_hash: content_hash(a),
+        assault_date: a.assault.local_date,
+        assault_hour: a.assault.hour().map(|h| h as u8),
+        method: a.assault_method,
+        location_type: a.assault_location_type,
+        age_band: a.age_band(),
+        sex: a.sex(),
+        geocode_method: GeocodeMethod::parse(g.method.as_str())
+            .expect("the geocoder and the store name methods alike"),
+        precision_m: g.precision_m,
+        cell: g.cell,
+        borough: g.borough.as_ref().map(|c| c.to_string()),
+        ward: g.ward.as_ref().map(|c| c.to_string()),
+        lsoa: g.lsoa.as_ref().map(|c| c.to_string()),
+    }
+}
+
+/// Geocodes an attendance into its event.
+pub fn geocode_stage(geocoder: &Geocoder, a: &Attendance) -> Event {
+    to_event(a, &geocoder.geocode(&location_input(a)))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,83 @@
+use super::*;
+use chrono::{TimeZone, Utc};
+use istv_core::formats::RawRecord;
+use istv_core::{Field, Validator};
+use std::borrow::Cow;
+
+fn attendance(changes: &[(Field, &str)]) -> Attendance {
+    let mut r = RawRecord::new(1);
+    for (f, v) in [
+        (Field::SiteCode, "RJ122"),
+        (Field::RecordId, "A-1"),
+        (Field::AssaultDatetime, "2024-06-01T00:30"),
+        (Field::AssaultMethod, "sharp_object"),
+        (Field::AssaultLocationType, "street"),
+        (Field::PatientAge, "19"),
+    ]
+    .iter()
+    .chain(changes)
+    {
+        r.set(*f, Cow::Owned(v.to_string()));
+    }
+    let v = Validator::new(Utc.with_ymd_and_hms(2024, 7, 1, 0, 0, 0).unwrap()).validate(&r);
+    v.record.unwrap_or_else(|| panic!("{:?}", v.errors))
+}
+
+#[test]
+fn every_geocode_method_has_a_store_name() {
+    for m in istv_geo::GeocodeMethod::ALL {
+        assert_eq!(
+            GeocodeMethod::parse(m.as_str()).map(|s| s.as_str()),
+            Some(m.as_str())
+        );
+    }
+}
+
+#[test]
+fn an_event_keeps_only_derived_fields() {
+    let a = attendance(&[
+        (Field::AssaultLatitude, "51.5007"),
+        (Field::AssaultLongitude, "-0.1246"),
+        (Field::AssaultLocationDescription, "by the bridge"),
+    ]);
+    let e = geocode_stage(&Geocoder::new(Default::default()), &a);
+    assert_eq!(e.site_code, "RJ122");
+    assert_eq!(e.record_id, "A-1");
+    // 00:30 BST on 1 June stays 1 June, hour 0, in London terms.
+    assert_eq!(
+        e.assault_date,
+        chrono::NaiveDate::from_ymd_opt(2024, 6, 1).unwrap()
+    );
+    assert_eq!(e.assault_hour, Some(0));
+    assert_eq!(e.age_band.as_str(), "18-24");
+    assert_eq!(e.sex.as_str(), "not_known");
+    assert_eq!(e.geocode_method.as_str(), "latlon");
+    // Without imported boundaries there are no areas, but there is a cell.
+    assert!(e.cell.is_some());
+    assert_eq!((e.borough, e.ward, e.lsoa), (None, None, None));
+}
+
+#[test]
+fn content_hash_changes_with_any_field_and_only_then() {
+    let base = content_hash(&attendance(&[]));
+    assert_eq!(base, content_hash(&attendance(&[])));
+    // Same content written differently is the same content.
+    assert_eq!(
+        base,
+        content_hash(&attendance(&[
+            (Field::AssaultMethod, "03"),
+            (Field::SiteCode, "rj122")
+        ]))
+    );
+    for change in [
+        (Field::AssaultMethod, "blunt_object"),
+        (Field::AssaultDatetime, "2024-06-01T00:31"),
+        (Field::AssaultDatetime, "2024-06-01"),
+        (Field::AssaultLocationDescription, "elsewhere"),
+        (Field::PatientAge, "20"),
+        (Field::PatientSex, "female"),
+        (Field::AssaultPostcode, "SE5"),
+    ] {
+        assert_ne!(base, content_hash(&attendance(&[change])), "{change:?}");
+    }
+}

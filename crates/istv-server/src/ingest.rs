@@ -1,0 +1,470 @@
+//! `POST /api/v1/uploads`: the ingest adapter. The body streams from the
+//! socket into a blocking worker that runs the pipeline stages (read,
+//! validate, geocode) and writes batches to the store; the receipt is sent
+//! only after the last batch and the receipt itself are committed, so an
+//! acknowledged upload survives a crash.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap};
+use axum::Json;
+use bytes::{Buf, Bytes};
+use futures_util::StreamExt;
+use istv_core::{ErrorCode, Feed, FieldError, FileError, Format, Validator};
+use istv_store::{Completion, RowError, UploadId};
+use serde::Serialize;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// How many row errors a receipt lists; the rest are counted, and all are at
+/// `GET /api/v1/uploads/{id}/errors`.
+pub const RECEIPT_ERROR_CAP: usize = 100;
+
+/// What the uploader gets back.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct Receipt {
+    /// The upload's id.
+    pub upload_id: String,
+    /// The site the token belongs to.
+    pub site_code: String,
+    /// Rows read.
+    pub rows: u64,
+    /// Rows that passed validation and are stored (new, corrected or
+    /// unchanged).
+    pub accepted: u64,
+    /// Rows rejected.
+    pub rejected: u64,
+    /// Accepted rows identical to what was already stored.
+    pub duplicates: u64,
+    /// Accepted rows that replaced different stored content.
+    pub corrections: u64,
+    /// The first row errors.
+    pub errors: Vec<FieldError>,
+    /// Row errors not listed in `errors`.
+    pub errors_not_shown: u64,
+    /// Rows that replaced an earlier row of the same file with the same
+    /// `record_id` (the later row wins).
+    pub replaced_in_file: Vec<Replacement>,
+    /// Why reading stopped early, when it did; rows before that point are
+    /// accepted as counted.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+}
+
+/// A row that replaced an earlier one of the same file.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct Replacement {
+    /// The later row, which wins.
+    pub row: u64,
+    /// The earlier row it replaces.
+    pub replaces: u64,
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::Unauthorized("missing Authorization: Bearer <site token>".into())
+    })?;
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::Unauthorized("the Authorization header must be Bearer <site token>".into())
+        })
+}
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    let token = bearer(headers)?;
+    state
+        .store()
+        .authenticate(token)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("unknown or revoked token".into()))
+}
+
+fn format_of(headers: &HeaderMap) -> Result<Option<Format>, ApiError> {
+    if let Some(enc) = headers.get(header::CONTENT_ENCODING) {
+        let enc = enc.to_str().unwrap_or("").trim().to_ascii_lowercase();
+        // gzip is detected from the bytes themselves; others are not read.
+        if !(enc.is_empty() || enc == "gzip" || enc == "identity" || enc == "x-gzip") {
+            return Err(ApiError::UnsupportedMedia(format!(
+                "content encoding {enc:?} is not supported; send gzip or no encoding"
+            )));
+        }
+    }
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(None);
+    };
+    let ct = ct.to_str().unwrap_or("");
+    if ct.starts_with("application/octet-stream") || ct.starts_with("application/gzip") {
+        return Ok(None);
+    }
+    Format::from_content_type(ct).map(Some).ok_or_else(|| {
+        ApiError::UnsupportedMedia(format!(
+            "content type {ct:?} is not a feed format; use text/csv, application/x-ndjson or avro/binary"
+        ))
+    })
+}
+
+/// Reads the request body on a blocking thread.
+struct BodyReader {
+    rx: mpsc::Receiver<std::io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.current = b,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current.advance(n);
+        Ok(n)
+    }
+}
+
+/// `POST /api/v1/uploads`.
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Receipt>, ApiError> {
+    let started = Instant::now();
+    if !state.is_ready() {
+        return Err(ApiError::Unavailable(
+            "the service is shutting down; send the file again shortly".into(),
+        ));
+    }
+    let site = authenticate(&state, &headers).await?;
+    let format = format_of(&headers)?;
+    let max = state.config().max_body_bytes;
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+    {
+        if len > max {
+            return Err(ApiError::TooLarge(format!(
+                "the body is {len} bytes; the limit is {max}"
+            )));
+        }
+    }
+    let slots = state.slots(&site);
+    let _permit = slots.try_acquire_owned().map_err(|_| {
+        ApiError::TooMany(format!(
+            "site {site} already has {} uploads running; wait for one to finish",
+            state.config().per_token_concurrency
+        ))
+    })?;
+    let upload = state
+        .store()
+        .begin_upload(&site, format.map(|f| f.as_str()).unwrap_or("auto"))
+        .await?;
+    let span = tracing::info_span!("upload", upload_id = %upload, site = %site);
+    let _enter = span.enter();
+    tracing::info!("upload started");
+
+    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(8);
+    let too_large = Arc::new(AtomicBool::new(false));
+    let flag = too_large.clone();
+    tokio::spawn(async move {
+        let mut stream = body.into_data_stream();
+        let mut total = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let item = match chunk {
+                Ok(b) => {
+                    total += b.len() as u64;
+                    if total > max {
+                        flag.store(true, Ordering::SeqCst);
+                        Err(std::io::Error::other(format!(
+                            "the body is over the limit of {max} bytes"
+                        )))
+                    } else {
+                        Ok(b)
+                    }
+                }
+                Err(e) => Err(std::io::Error::other(format!(
+                    "the upload was interrupted: {e}"
+                ))),
+            };
+            let stop = item.is_err();
+            if tx.send(item).await.is_err() || stop {
+                break;
+            }
+        }
+    });
+
+    let worker_state = state.clone();
+    let worker_site = site.clone();
+    let worker_upload = upload.clone();
+    let runtime = tokio::runtime::Handle::current();
+    let worker_span = span.clone();
+    let receipt = tokio::task::spawn_blocking(move || {
+        let _enter = worker_span.enter();
+        let reader = BodyReader {
+            rx,
+            current: Bytes::new(),
+        };
+        process(
+            reader,
+            format,
+            &worker_site,
+            &worker_upload,
+            &worker_state,
+            &runtime,
+        )
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("the upload worker failed: {e}")))??;
+
+    if too_large.load(Ordering::SeqCst) && receipt.accepted == 0 {
+        return Err(ApiError::TooLarge(format!(
+            "the body is over the limit of {max} bytes"
+        )));
+    }
+    let m = state.metrics();
+    m.latency.observe(started.elapsed().as_secs_f64());
+    if receipt.error.is_none() {
+        m.last_upload
+            .with_label_values(&[&site])
+            .set(chrono::Utc::now().timestamp());
+    }
+    tracing::info!(
+        rows = receipt.rows,
+        accepted = receipt.accepted,
+        rejected = receipt.rejected,
+        duplicates = receipt.duplicates,
+        corrections = receipt.corrections,
+        seconds = started.elapsed().as_secs_f64(),
+        "upload finished"
+    );
+    Ok(Json(receipt))
+}
+
+/// Runs the stages over one upload. Everything here is synchronous; the
+/// store is reached through the runtime handle.
+fn process(
+    reader: BodyReader,
+    format: Option<Format>,
+    site: &str,
+    upload: &UploadId,
+    state: &AppState,
+    runtime: &tokio::runtime::Handle,
+) -> Result<Receipt, ApiError> {
+    let m = state.metrics();
+    let mut feed = match Feed::from_reader(reader, format) {
+        Ok(f) => f,
+        Err(e) => {
+            let message = e.to_string();
+            let receipt = empty_receipt(upload, site, Some(message.clone()));
+            finish(state, runtime, upload, &receipt, &[])?;
+            return Err(match e {
+                FileError::Io(_) => ApiError::BadRequest(message),
+                _ => ApiError::Unprocessable(message),
+            });
+        }
+    };
+    let mut validator = Validator::new(chrono::Utc::now()).for_site(site);
+    let mut receipt = empty_receipt(upload, site, None);
+    let batch_rows = state.config().batch_rows.max(1);
+    let mut batch = Vec::with_capacity(batch_rows);
+    let mut errors: Vec<RowError> = Vec::new();
+    let geocoder = state.geocoder().clone();
+    let flush =
+        |batch: &mut Vec<istv_aggregate::Event>, receipt: &mut Receipt| -> Result<(), ApiError> {
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let t = Instant::now();
+            let outcome = runtime.block_on(state.store().apply_batch(upload, batch))?;
+            m.store_write.observe(t.elapsed().as_secs_f64());
+            receipt.duplicates += outcome.duplicates;
+            receipt.corrections += outcome.corrections;
+            m.duplicates.inc_by(outcome.duplicates);
+            m.corrections.inc_by(outcome.corrections);
+            batch.clear();
+            Ok(())
+        };
+    loop {
+        let raw = match feed.next() {
+            None => break,
+            Some(Ok(raw)) => raw,
+            Some(Err(e)) => {
+                receipt.error = Some(e.to_string());
+                break;
+            }
+        };
+        let verdict = validator.validate(&raw);
+        receipt.rows += 1;
+        m.received.inc();
+        match verdict.record {
+            Some(record) => {
+                receipt.accepted += 1;
+                m.accepted.inc();
+                if let Some(earlier) = verdict.replaces {
+                    if receipt.replaced_in_file.len() < RECEIPT_ERROR_CAP {
+                        receipt.replaced_in_file.push(Replacement {
+                            row: verdict.row,
+                            replaces: earlier,
+                        });
+                    }
+                }
+                let event = istv_pipeline::geocode_stage(&geocoder, &record);
+                m.geocoded
+                    .with_label_values(&[
+                        event.geocode_method.as_str(),
+                        event.location_status().as_str(),
+                    ])
+                    .inc();
+                batch.push(event);
+                if batch.len() >= batch_rows {
+                    flush(&mut batch, &mut receipt)?;
+                }
+            }
+            None => {
+                receipt.rejected += 1;
+                for e in verdict.errors {
+                    m.rejected.with_label_values(&[e.code.as_str()]).inc();
+                    if receipt.errors.len() < RECEIPT_ERROR_CAP {
+                        receipt.errors.push(e.clone());
+                    } else {
+                        receipt.errors_not_shown += 1;
+                    }
+                    errors.push(RowError {
+                        row: e.row,
+                        field: e.field,
+                        code: e.code.as_str().to_string(),
+                        message: e.message,
+                    });
+                }
+            }
+        }
+    }
+    flush(&mut batch, &mut receipt)?;
+    finish(state, runtime, upload, &receipt, &errors)?;
+    Ok(receipt)
+}
+
+fn empty_receipt(upload: &UploadId, site: &str, error: Option<String>) -> Receipt {
+    Receipt {
+        upload_id: upload.to_string(),
+        site_code: site.to_string(),
+        rows: 0,
+        accepted: 0,
+        rejected: 0,
+        duplicates: 0,
+        corrections: 0,
+        errors: Vec::new(),
+        errors_not_shown: 0,
+        replaced_in_file: Vec::new(),
+        error,
+    }
+}
+
+fn finish(
+    state: &AppState,
+    runtime: &tokio::runtime::Handle,
+    upload: &UploadId,
+    receipt: &Receipt,
+    errors: &[RowError],
+) -> Result<(), ApiError> {
+    let json = serde_json::to_value(receipt).map_err(|e| ApiError::Internal(e.to_string()))?;
+    runtime.block_on(state.store().finish_upload(
+        upload,
+        Completion {
+            rows: receipt.rows,
+            rejected: receipt.rejected,
+            receipt: &json,
+            errors,
+        },
+    ))?;
+    Ok(())
+}
+
+fn parse_id(id: &str) -> Result<UploadId, ApiError> {
+    UploadId::parse(id).ok_or_else(|| ApiError::NotFound(format!("no upload {id:?}")))
+}
+
+/// `GET /api/v1/uploads/{id}`: the receipt again, for the site that sent it.
+pub(crate) async fn receipt(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let site = authenticate(&state, &headers).await?;
+    let upload = state
+        .store()
+        .upload(&parse_id(&id)?)
+        .await?
+        .filter(|u| u.site_code == site)
+        .ok_or_else(|| ApiError::NotFound(format!("no upload {id:?} for site {site}")))?;
+    match upload.receipt {
+        Some(r) => Ok(Json(r)),
+        None => Err(ApiError::NotFound(format!(
+            "upload {id:?} has no receipt: it did not finish; send the file again (rows already stored will count as duplicates)"
+        ))),
+    }
+}
+
+/// Paging of `GET /api/v1/uploads/{id}/errors`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Page {
+    #[serde(default)]
+    offset: u64,
+    #[serde(default = "default_limit")]
+    limit: u64,
+}
+
+fn default_limit() -> u64 {
+    1000
+}
+
+/// `GET /api/v1/uploads/{id}/errors?offset=&limit=`: every row error.
+pub(crate) async fn errors(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(page) = page.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let site = authenticate(&state, &headers).await?;
+    let upload_id = parse_id(&id)?;
+    let upload = state
+        .store()
+        .upload(&upload_id)
+        .await?
+        .filter(|u| u.site_code == site)
+        .ok_or_else(|| ApiError::NotFound(format!("no upload {id:?} for site {site}")))?;
+    let limit = page.limit.clamp(1, 100_000);
+    let rows = state
+        .store()
+        .upload_errors(&upload_id, page.offset, limit)
+        .await?;
+    let errors: Vec<FieldError> = rows
+        .into_iter()
+        .map(|e| FieldError {
+            row: e.row,
+            field: e.field,
+            code: ErrorCode::parse(&e.code).unwrap_or(ErrorCode::MalformedRow),
+            message: e.message,
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "upload_id": upload.id.to_string(),
+        "offset": page.offset,
+        "limit": limit,
+        "errors": errors,
+    })))
+}

@@ -1,0 +1,713 @@
+//! The same suite against SQLite (a temporary file) and PostgreSQL (a fresh
+//! database per test on the server named by `ISTV_TEST_PG_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`). PostgreSQL tests fail, not
+//! skip, when the server is unreachable.
+
+use super::*;
+use h3o::{LatLng, Resolution};
+use istv_aggregate::Ledger;
+use std::future::Future;
+
+const SOUTHWARK: &str = "E09000028";
+const LAMBETH: &str = "E09000022";
+
+fn event(id: &str, day: &str, borough: &str, hash: u64) -> Event {
+    Event {
+        site_code: "RJ1".into(),
+        record_id: id.into(),
+        content_hash: hash,
+        assault_date: NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap(),
+        assault_hour: Some(23),
+        method: AssaultMethod::SharpObject,
+        location_type: LocationType::Street,
+        age_band: AgeBand::Age18To24,
+        sex: Sex::Male,
+        geocode_method: GeocodeMethod::PostcodeUnit,
+        precision_m: Some(40),
+        cell: Some(LatLng::new(51.5, -0.09).unwrap().to_cell(Resolution::Ten)),
+        borough: Some(borough.into()),
+        ward: Some("E05011095".into()),
+        lsoa: None,
+    }
+}
+
+fn five() -> Vec<Event> {
+    vec![
+        event("a", "2024-03-01", SOUTHWARK, 1),
+        event("b", "2024-03-31", SOUTHWARK, 2),
+        event("c", "2024-03-15", LAMBETH, 3),
+        event("d", "2024-04-01", SOUTHWARK, 4),
+        event("e", "2024-04-30", LAMBETH, 5),
+    ]
+}
+
+/// Deterministic synthetic events: `n` records over `sites` sites, spread
+/// over dates, hours, codes, cells of varying resolution and boroughs.
+pub(crate) fn synthetic(n: usize, seed: u64, hash_salt: u64) -> Vec<Event> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    let sites = ["RJ1", "RJ2", "RYJ", "R1H"];
+    (0..n)
+        .map(|i| {
+            let r = next();
+            let site = sites[i % sites.len()];
+            let lat = 51.3 + (r % 4000) as f64 / 10_000.0;
+            let lng = -0.5 + ((r >> 12) % 8000) as f64 / 10_000.0;
+            let res = Resolution::try_from(7 + ((r >> 25) % 4) as u8).unwrap();
+            let located = (r >> 27) % 10 != 0;
+            let cell = located.then(|| LatLng::new(lat, lng).unwrap().to_cell(res));
+            let borough_n = (r >> 30) % 33;
+            Event {
+                site_code: site.into(),
+                record_id: format!("{site}-{}", i / sites.len()),
+                content_hash: istv_aggregate::content_hash(&[
+                    &i.to_string(),
+                    &hash_salt.to_string(),
+                ]),
+                assault_date: NaiveDate::from_ymd_opt(2023, 1, 1).unwrap()
+                    + chrono::Duration::days(((r >> 36) % 730) as i64),
+                assault_hour: ((r >> 46) % 25 != 24).then_some(((r >> 46) % 25) as u8),
+                method: AssaultMethod::ALL[((r >> 51) % 6) as usize],
+                location_type: LocationType::ALL[((r >> 54) % 8) as usize],
+                age_band: AgeBand::ALL[((r >> 57) % 9) as usize],
+                sex: Sex::ALL[((r >> 61) % 4) as usize],
+                geocode_method: if located {
+                    GeocodeMethod::Latlon
+                } else {
+                    GeocodeMethod::Unresolved
+                },
+                precision_m: located.then_some(10),
+                cell,
+                borough: located.then(|| format!("E090000{:02}", borough_n + 1)),
+                ward: located.then(|| format!("E0501{:04}", (r >> 40) % 600)),
+                lsoa: located.then(|| format!("E0100{:04}", (r >> 20) % 4800)),
+            }
+        })
+        .collect()
+}
+
+fn q(pairs: &[(&str, &str)]) -> Query {
+    Query::from_pairs(pairs.iter().copied()).expect("valid query")
+}
+
+fn counts(rows: &[Row]) -> Vec<(String, u64)> {
+    rows.iter()
+        .map(|r| (r.values.join("|"), r.count.expect("not suppressed")))
+        .collect()
+}
+
+fn expect(rows: &[(&str, u64)]) -> Vec<(String, u64)> {
+    rows.iter().map(|(k, c)| (k.to_string(), *c)).collect()
+}
+
+async fn rows(store: &Store, pairs: &[(&str, &str)]) -> Vec<(String, u64)> {
+    counts(&store.aggregate(&q(pairs), Disclosure::NONE).await.unwrap())
+}
+
+async fn assert_exact(store: &Store) {
+    let report = store.recount_check().await.unwrap();
+    assert!(report.is_ok(), "cube differs from recount: {report:?}");
+}
+
+/// Applies events as one upload, finished, and returns its id.
+async fn upload(store: &Store, events: &[Event]) -> (UploadId, BatchOutcome) {
+    let id = store.begin_upload("RJ1", "csv").await.unwrap();
+    let out = store.apply_batch(&id, events).await.unwrap();
+    let receipt = serde_json::json!({ "accepted": out.accepted });
+    store
+        .finish_upload(
+            &id,
+            Completion {
+                rows: events.len() as u64,
+                rejected: 0,
+                receipt: &receipt,
+                errors: &[],
+            },
+        )
+        .await
+        .unwrap();
+    (id, out)
+}
+
+// ----- the suite -----
+
+async fn hand_counted_groups(store: Store) {
+    let (_, out) = upload(&store, &five()).await;
+    assert_eq!(
+        out,
+        BatchOutcome {
+            accepted: 5,
+            duplicates: 0,
+            corrections: 0
+        }
+    );
+    assert_eq!(
+        rows(&store, &[("group_by", "month,borough")]).await,
+        expect(&[
+            ("2024-03|E09000022", 1),
+            ("2024-03|E09000028", 2),
+            ("2024-04|E09000022", 1),
+            ("2024-04|E09000028", 1),
+        ])
+    );
+    assert_eq!(rows(&store, &[]).await, expect(&[("", 5)]));
+    assert_eq!(
+        rows(&store, &[("group_by", "borough"), ("month", "2024-03")]).await,
+        expect(&[("E09000022", 1), ("E09000028", 2)])
+    );
+    assert_eq!(
+        rows(
+            &store,
+            &[
+                ("borough", SOUTHWARK),
+                ("from", "2024-03-02"),
+                ("to", "2024-04-01")
+            ]
+        )
+        .await,
+        expect(&[("", 2)])
+    );
+    assert_eq!(
+        rows(&store, &[("group_by", "weekday,hour"), ("weekday", "fri")]).await,
+        expect(&[("fri|23", 2)])
+    );
+    assert_eq!(
+        rows(&store, &[("group_by", "week"), ("from", "2024-04-01")]).await,
+        expect(&[("2024-W14", 1), ("2024-W18", 1)])
+    );
+    assert_eq!(
+        rows(
+            &store,
+            &[(
+                "group_by",
+                "site,sex,age_band,assault_method,location_type,location_status,ward,lsoa"
+            )]
+        )
+        .await,
+        expect(&[(
+            "RJ1|male|18-24|sharp_object|street|resolved|E05011095|unknown",
+            5
+        )])
+    );
+    assert!(rows(&store, &[("assault_method", "firearm")])
+        .await
+        .is_empty());
+    // Disclosure control: Lambeth's 2 is suppressed, Southwark's 3 is not.
+    let published = store
+        .aggregate(&q(&[("group_by", "borough")]), Disclosure::new(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        published,
+        vec![
+            Row {
+                values: vec![LAMBETH.into()],
+                count: None,
+                suppressed: true
+            },
+            Row {
+                values: vec![SOUTHWARK.into()],
+                count: Some(3),
+                suppressed: false
+            },
+        ]
+    );
+    assert_exact(&store).await;
+}
+
+async fn duplicates_and_corrections(store: Store) {
+    upload(&store, &five()).await;
+    // Same content: nothing changes.
+    let (_, out) = upload(&store, &five()[..2]).await;
+    assert_eq!(
+        out,
+        BatchOutcome {
+            accepted: 0,
+            duplicates: 2,
+            corrections: 0
+        }
+    );
+    assert_eq!(
+        rows(&store, &[("group_by", "borough")]).await,
+        expect(&[("E09000022", 2), ("E09000028", 3)])
+    );
+    // Record `a` moves from Southwark to Lambeth and from March to April.
+    let (_, out) = upload(&store, &[event("a", "2024-04-02", LAMBETH, 11)]).await;
+    assert_eq!(out.corrections, 1);
+    assert_eq!(
+        rows(&store, &[("group_by", "month,borough")]).await,
+        expect(&[
+            ("2024-03|E09000022", 1),
+            ("2024-03|E09000028", 1),
+            ("2024-04|E09000022", 2),
+            ("2024-04|E09000028", 1),
+        ])
+    );
+    // Within one batch: a new record corrected twice, then re-sent.
+    let f1 = event("f", "2024-05-01", SOUTHWARK, 20);
+    let f2 = event("f", "2024-05-02", SOUTHWARK, 21);
+    let (_, out) = upload(&store, &[f1, f2.clone(), f2]).await;
+    assert_eq!(
+        out,
+        BatchOutcome {
+            accepted: 1,
+            duplicates: 1,
+            corrections: 1
+        }
+    );
+    assert_eq!(
+        rows(&store, &[("group_by", "day"), ("month", "2024-05")]).await,
+        expect(&[("2024-05-02", 1)])
+    );
+    assert_exact(&store).await;
+    // An emptied key leaves no row behind.
+    let report = store.recount_check().await.unwrap();
+    assert_eq!(report.records, 6);
+    assert_eq!(report.cube_total, 6);
+    assert_eq!(report.cube_keys, 6);
+}
+
+async fn tokens(store: Store) {
+    let token = store.add_site("RJ1", "Guy's and St Thomas'").await.unwrap();
+    assert_eq!(token.len(), 64);
+    assert_eq!(
+        store.authenticate(&token).await.unwrap().as_deref(),
+        Some("RJ1")
+    );
+    assert_eq!(store.authenticate("nope").await.unwrap(), None);
+    assert!(matches!(
+        store.add_site("RJ1", "again").await,
+        Err(StoreError::SiteExists(code)) if code == "RJ1"
+    ));
+    let second = store.issue_token("RJ1").await.unwrap();
+    assert_ne!(second, token);
+    assert_eq!(
+        store.authenticate(&second).await.unwrap().as_deref(),
+        Some("RJ1")
+    );
+    let other = store.add_site("RYJ", "Imperial").await.unwrap();
+    let sites = store.list_sites().await.unwrap();
+    assert_eq!(
+        sites
+            .iter()
+            .map(|s| (s.code.as_str(), s.revoked))
+            .collect::<Vec<_>>(),
+        vec![("RJ1", false), ("RYJ", false)]
+    );
+    store.revoke_site("RJ1").await.unwrap();
+    assert_eq!(store.authenticate(&token).await.unwrap(), None);
+    assert_eq!(store.authenticate(&second).await.unwrap(), None);
+    assert_eq!(
+        store.authenticate(&other).await.unwrap().as_deref(),
+        Some("RYJ")
+    );
+    assert!(store.list_sites().await.unwrap()[0].revoked);
+    assert!(matches!(
+        store.revoke_site("XXX").await,
+        Err(StoreError::NoSuchSite(_))
+    ));
+    assert!(matches!(
+        store.issue_token("XXX").await,
+        Err(StoreError::NoSuchSite(_))
+    ));
+    // Only the hash is stored.
+    let stored: Vec<(String,)> = on_db!(&store.db, pool => {
+        sqlx::query_as("SELECT token_hash FROM site_tokens").fetch_all(pool).await.unwrap()
+    });
+    assert!(stored
+        .iter()
+        .all(|(h,)| *h != token && *h != second && *h != other));
+}
+
+async fn uploads_and_errors(store: Store) {
+    let id = store.begin_upload("RJ1", "jsonl").await.unwrap();
+    let fresh = store.upload(&id).await.unwrap().unwrap();
+    assert!(!fresh.completed);
+    assert_eq!(fresh.format, "jsonl");
+    store.apply_batch(&id, &five()[..3]).await.unwrap();
+    store.apply_batch(&id, &five()[2..]).await.unwrap();
+    let errors: Vec<RowError> = (0..7)
+        .map(|i| RowError {
+            row: 10 + i,
+            field: (i % 2 == 0).then(|| "patient_age".to_owned()),
+            code: "out_of_range".into(),
+            message: format!("error {i}"),
+        })
+        .collect();
+    let receipt = serde_json::json!({ "upload_id": id.to_string(), "accepted": 5 });
+    store
+        .finish_upload(
+            &id,
+            Completion {
+                rows: 13,
+                rejected: 7,
+                receipt: &receipt,
+                errors: &errors,
+            },
+        )
+        .await
+        .unwrap();
+    let up = store.upload(&id).await.unwrap().unwrap();
+    assert!(up.completed);
+    assert_eq!(up.site_code, "RJ1");
+    assert_eq!(
+        (
+            up.rows,
+            up.accepted,
+            up.rejected,
+            up.duplicates,
+            up.corrections
+        ),
+        (13, 5, 7, 1, 0)
+    );
+    assert_eq!(up.receipt, Some(receipt.clone()));
+    assert!(up.completed_at.unwrap() >= up.received_at);
+    assert_eq!(store.upload_errors(&id, 0, 100).await.unwrap(), errors);
+    assert_eq!(store.upload_errors(&id, 5, 100).await.unwrap(), errors[5..]);
+    assert_eq!(store.upload_errors(&id, 2, 2).await.unwrap(), errors[2..4]);
+    assert!(matches!(
+        store.apply_batch(&id, &five()).await,
+        Err(StoreError::UploadFinished(_))
+    ));
+    let done = Completion {
+        rows: 0,
+        rejected: 0,
+        receipt: &receipt,
+        errors: &[],
+    };
+    assert!(matches!(
+        store.finish_upload(&id, done).await,
+        Err(StoreError::UploadFinished(_))
+    ));
+    let unknown = UploadId::parse("01ARZ3NDEKTSV4RRFFQ69G5FAV").unwrap();
+    assert!(store.upload(&unknown).await.unwrap().is_none());
+    assert!(matches!(
+        store.apply_batch(&unknown, &five()).await,
+        Err(StoreError::NoSuchUpload(_))
+    ));
+    let last = store.last_upload_per_site().await.unwrap();
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0], ("RJ1".to_owned(), up.completed_at.unwrap()));
+}
+
+/// Several batches with repeats and corrections, more rows than one
+/// statement takes: the store answers exactly as the in-memory model.
+async fn matches_the_model(store: Store) {
+    let first = synthetic(5_000, 1, 0);
+    // Same ids, half re-sent unchanged, half changed.
+    let mut second = synthetic(5_000, 2, 0);
+    for (i, e) in second.iter_mut().enumerate() {
+        if i % 2 == 0 {
+            *e = first[i].clone();
+        }
+    }
+    let third = synthetic(7_000, 3, 1);
+    let mut model = Ledger::new();
+    let id = store.begin_upload("RJ1", "csv").await.unwrap();
+    for batch in [&first[..], &second[..], &third[..], &first[..100]] {
+        let expected = model.apply(batch);
+        let got = store.apply_batch(&id, batch).await.unwrap();
+        assert_eq!(got, expected);
+    }
+    for pairs in [
+        &[("group_by", "month,borough")][..],
+        &[("group_by", "cell"), ("resolution", "7")],
+        &[
+            ("group_by", "cell,hour"),
+            ("resolution", "10"),
+            ("site", "RJ2"),
+        ],
+        &[
+            ("group_by", "week,location_status,age_band"),
+            ("from", "2023-06-01"),
+            ("to", "2024-02-29"),
+        ],
+        &[
+            ("group_by", "weekday,sex"),
+            ("assault_method", "sharp_object,firearm"),
+        ],
+        &[("group_by", "lsoa"), ("ward", "unknown")],
+        &[
+            ("month", "2024-02"),
+            ("weekday", "sat,sun"),
+            ("hour", "unknown,0,1,2"),
+        ],
+    ] {
+        let query = q(pairs);
+        let want = query.run(model.cube(), Disclosure::NONE);
+        let got = store.aggregate(&query, Disclosure::NONE).await.unwrap();
+        assert_eq!(got, want, "query {pairs:?}");
+    }
+    let report = store.recount_check().await.unwrap();
+    assert!(
+        report.is_ok(),
+        "{:?}",
+        &report.mismatches[..report.mismatches.len().min(3)]
+    );
+    assert_eq!(report.records, model.records().count() as u64);
+    assert_eq!(report.cube_keys, model.cube().len() as u64);
+}
+
+/// A process that dies between batches leaves a consistent store, and
+/// re-sending the whole file counts nothing twice.
+async fn crash_between_batches_then_resend(store: Store) {
+    let events = synthetic(3_000, 7, 0);
+    let lost = store.begin_upload("RJ1", "csv").await.unwrap();
+    store.apply_batch(&lost, &events[..1_000]).await.unwrap();
+    // ...the process dies here: no more batches, no finish.
+    assert_exact(&store).await;
+    assert_eq!(rows(&store, &[]).await, expect(&[("", 1_000)]));
+    let (_, out) = upload(&store, &events).await;
+    assert_eq!(
+        out,
+        BatchOutcome {
+            accepted: 2_000,
+            duplicates: 1_000,
+            corrections: 0
+        }
+    );
+    assert_eq!(rows(&store, &[]).await, expect(&[("", 3_000)]));
+    assert_exact(&store).await;
+    let lost = store.upload(&lost).await.unwrap().unwrap();
+    assert!(!lost.completed);
+    assert_eq!(lost.accepted, 1_000);
+}
+
+/// Concurrent uploads from several sites stay exact.
+async fn concurrent_batches(store: Store) {
+    let events = synthetic(4_000, 9, 0);
+    let mut tasks = Vec::new();
+    for part in events.chunks(500) {
+        let store = store.clone();
+        let part = part.to_vec();
+        tasks.push(tokio::spawn(async move {
+            let id = store.begin_upload("RJ1", "csv").await.unwrap();
+            // Each part twice, the second time corrected.
+            store.apply_batch(&id, &part).await.unwrap();
+            let changed: Vec<Event> = part
+                .into_iter()
+                .map(|mut e| {
+                    e.content_hash ^= 1;
+                    e.assault_hour = None;
+                    e
+                })
+                .collect();
+            store.apply_batch(&id, &changed).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().corrections, 500);
+    }
+    assert_eq!(
+        rows(&store, &[("group_by", "hour")]).await,
+        expect(&[("unknown", 4_000)])
+    );
+    assert_exact(&store).await;
+}
+
+async fn a_tampered_cube_is_reported(store: Store) {
+    upload(&store, &five()).await;
+    on_db!(&store.db, pool => {
+        sqlx::query("UPDATE cube SET count = count + 1 WHERE borough = $1")
+            .bind(LAMBETH)
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+    let report = store.recount_check().await.unwrap();
+    assert!(!report.is_ok());
+    assert_eq!(report.mismatches.len(), 2);
+    assert!(report
+        .mismatches
+        .iter()
+        .all(|m| m.stored == m.recounted + 1 && m.key.borough.as_deref() == Some(LAMBETH)));
+}
+
+// ----- running the suite on both databases -----
+
+async fn with_sqlite<F, Fut>(test: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("istv.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    test(store.clone()).await;
+    store.close().await;
+}
+
+fn pg_server_url() -> String {
+    std::env::var("ISTV_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// `url` with its database name replaced.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{}", &base[..host_end], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+async fn with_postgres<F, Fut>(test: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    use sqlx::Connection;
+    let server = pg_server_url();
+    let mut admin = sqlx::PgConnection::connect(&server)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is required for these tests and is unreachable ({e}); \
+             start it or point ISTV_TEST_PG_URL at a server"
+            )
+        });
+    let mut suffix = [0u8; 8];
+    getrandom::fill(&mut suffix).unwrap();
+    let name = format!("istv_test_{:016x}", u64::from_le_bytes(suffix));
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let store = Store::connect(&with_database(&server, &name))
+        .await
+        .unwrap();
+    // Run in a task so that a failed assertion still drops the database.
+    let outcome = tokio::spawn(test(store.clone())).await;
+    store.close().await;
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::with_sqlite(super::$name).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::with_postgres(super::$name).await;
+                }
+            }
+        )*
+    };
+}
+
+on_both!(
+    hand_counted_groups,
+    duplicates_and_corrections,
+    tokens,
+    uploads_and_errors,
+    matches_the_model,
+    crash_between_batches_then_resend,
+    concurrent_batches,
+    a_tampered_cube_is_reported,
+);
+
+#[test]
+fn database_name_is_replaced_in_urls() {
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+        "postgres://postgres@127.0.0.1:5432/x"
+    );
+    assert_eq!(
+        with_database("postgres://u:p@h/db?sslmode=disable", "x"),
+        "postgres://u:p@h/x?sslmode=disable"
+    );
+    assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+}
+
+#[tokio::test]
+async fn sqlite_is_durable_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("istv.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    let (journal, sync): (String, i64) = on_db!(&store.db, pool => {
+        let j: (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(pool).await.unwrap();
+        let s: (i64,) = sqlx::query_as("PRAGMA synchronous").fetch_one(pool).await.unwrap();
+        (j.0, s.0)
+    });
+    assert_eq!(journal, "wal");
+    assert_eq!(sync, 2, "synchronous=FULL");
+    upload(&store, &five()).await;
+    store.close().await;
+    let again = Store::connect(&url).await.unwrap();
+    assert_eq!(rows(&again, &[]).await, expect(&[("", 5)]));
+    assert_exact(&again).await;
+}
+
+#[tokio::test]
+async fn unsupported_urls_are_refused_without_echoing_them() {
+    let err = Store::connect("mysql://user:secret@host/db")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unsupported database url scheme `mysql`: expected sqlite: or postgres://"
+    );
+}
+
+/// Throughput of `apply_batch` into SQLite:
+/// `cargo test -p istv-store --release -- --ignored --nocapture throughput`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a test"]
+async fn sqlite_apply_batch_throughput() {
+    let n: usize = std::env::var("ISTV_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let batch: usize = std::env::var("ISTV_BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
+    let events = synthetic(n, 42, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("istv.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    let id = store.begin_upload("RJ1", "csv").await.unwrap();
+    let start = std::time::Instant::now();
+    for chunk in events.chunks(batch) {
+        store.apply_batch(&id, chunk).await.unwrap();
+    }
+    let first = start.elapsed();
+    let start = std::time::Instant::now();
+    for chunk in events.chunks(batch) {
+        store.apply_batch(&id, chunk).await.unwrap();
+    }
+    let resend = start.elapsed();
+    println!(
+        "{n} events, batches of {batch}: new {:.0} events/s ({first:?}); re-sent {:.0} events/s ({resend:?})",
+        n as f64 / first.as_secs_f64(),
+        n as f64 / resend.as_secs_f64(),
+    );
+    let check = std::time::Instant::now();
+    assert_exact(&store).await;
+    println!("recount check {:?}", check.elapsed());
+}

@@ -1,0 +1,218 @@
+//! `istv serve`: the whole pipeline in one process.
+
+use crate::config::{redact, Common, FileConfig};
+use anyhow::Context;
+use istv_geo::{AreaKind, Geocoder, GeocoderConfig};
+use istv_server::{AppState, ServerConfig};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Arguments of `istv serve`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:8080].
+    #[arg(long, env = "ISTV_LISTEN")]
+    listen: Option<String>,
+    /// Largest upload body in bytes [default: 536870912, 512 MiB].
+    #[arg(long, env = "ISTV_MAX_BODY_BYTES")]
+    max_body_bytes: Option<u64>,
+    /// Uploads one site's token may run at once; more get HTTP 429 [default: 2].
+    #[arg(long, env = "ISTV_PER_TOKEN_CONCURRENCY")]
+    per_token_concurrency: Option<usize>,
+    /// Published counts from 1 to this minus one are suppressed [default: 5].
+    #[arg(long, env = "ISTV_SUPPRESS_BELOW")]
+    suppress_below: Option<u64>,
+    /// Rows per store transaction [default: 10000].
+    #[arg(long, env = "ISTV_BATCH_ROWS")]
+    batch_rows: Option<usize>,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "ISTV_LOG_FORMAT")]
+    log_format: Option<String>,
+    /// Register a demo site and load a generated feed through the upload API
+    /// once the service is up.
+    #[arg(long)]
+    demo: bool,
+    /// Rows in the demo feed.
+    #[arg(long, default_value_t = 50_000)]
+    demo_records: u64,
+}
+
+fn init_logging(format: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        "json" => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+        "text" => builder.init(),
+        other => anyhow::bail!("unknown log format {other:?}; expected text or json"),
+    }
+    Ok(())
+}
+
+/// Runs the command.
+pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<ExitCode> {
+    let log_format = args
+        .log_format
+        .clone()
+        .or(file.log_format.clone())
+        .unwrap_or_else(|| "text".into());
+    init_logging(&log_format)?;
+    let defaults = ServerConfig::default();
+    let config = ServerConfig {
+        max_body_bytes: args
+            .max_body_bytes
+            .or(file.max_body_bytes)
+            .unwrap_or(defaults.max_body_bytes),
+        per_token_concurrency: args
+            .per_token_concurrency
+            .or(file.per_token_concurrency)
+            .unwrap_or(defaults.per_token_concurrency)
+            .max(1),
+        suppress_below: args
+            .suppress_below
+            .or(file.suppress_below)
+            .unwrap_or(defaults.suppress_below),
+        batch_rows: args
+            .batch_rows
+            .or(file.batch_rows)
+            .unwrap_or(defaults.batch_rows)
+            .max(1),
+    };
+    let listen = args
+        .listen
+        .clone()
+        .or(file.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let started = std::time::Instant::now();
+        let geocoder = Geocoder::load(&common.geo_dir(), GeocoderConfig::default())
+            .with_context(|| format!("cannot load geography from {}", common.geo_dir().display()))?;
+        let layers: Vec<&str> = AreaKind::ALL
+            .iter()
+            .filter(|k| geocoder.areas(**k).is_some())
+            .map(|k| k.as_str())
+            .collect();
+        tracing::info!(
+            postcodes = geocoder.postcodes().map(|p| p.unit_count()).unwrap_or(0),
+            places = geocoder.gazetteer().map(|g| g.places().len()).unwrap_or(0),
+            areas = %layers.join(","),
+            "geography loaded"
+        );
+        if layers.is_empty() {
+            tracing::warn!("no boundaries imported: records get H3 cells but no borough, ward or LSOA (see istv geo import)");
+        }
+        let store = common.store().await?;
+        tracing::info!(store = %redact(&common.database_url), "store open");
+        let state = AppState::new(store.clone(), Arc::new(geocoder), config);
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        eprintln!("istv listening on http://{addr} (started in {:.2}s)", started.elapsed().as_secs_f64());
+        if args.demo {
+            let store = store.clone();
+            let data_dir = common.data_dir.clone();
+            tokio::spawn(async move {
+                if let Err(e) = demo(store, data_dir, addr, args.demo_records).await {
+                    tracing::error!(error = %format!("{e:#}"), "demo load failed");
+                }
+            });
+        }
+        istv_server::serve(listener, state, shutdown_signal()).await?;
+        store.close().await;
+        tracing::info!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// Demo site code: King's College Hospital's ED.
+const DEMO_SITE: &str = "RJ122";
+
+/// Registers the demo site and uploads a generated feed through the API.
+async fn demo(
+    store: istv_store::Store,
+    data_dir: std::path::PathBuf,
+    addr: std::net::SocketAddr,
+    records: u64,
+) -> anyhow::Result<()> {
+    let token = match store
+        .add_site(DEMO_SITE, "King's College Hospital (demo)")
+        .await
+    {
+        Ok(t) => t,
+        Err(_) => store.issue_token(DEMO_SITE).await?,
+    };
+    let path = data_dir.join("demo-feed.csv.gz");
+    let base = format!("http://{addr}");
+    let upload_token = token.clone();
+    let base_for_upload = base.clone();
+    let receipt = tokio::task::spawn_blocking(move || -> anyhow::Result<serde_json::Value> {
+        let base = base_for_upload;
+        let to = chrono::Utc::now().date_naive() - chrono::Duration::days(1);
+        let mut g = istv_core::generate::Generator::new(istv_core::generate::Options {
+            seed: 2024,
+            from: to - chrono::Duration::days(364),
+            to,
+            invalid_rate: 0.01,
+            site: Some(DEMO_SITE.into()),
+        });
+        let file = std::fs::File::create(&path)?;
+        let mut w = istv_core::FeedWriter::new(
+            istv_core::Format::Csv,
+            flate2::write::GzEncoder::new(file, flate2::Compression::fast()),
+        )?;
+        for _ in 0..records {
+            w.write(&g.row())?;
+        }
+        w.finish()?.finish()?;
+        super::upload::send(
+            &path,
+            &format!("{base}/api/v1/uploads"),
+            &upload_token,
+            None,
+            false,
+        )
+    })
+    .await??;
+    eprintln!(
+        "demo: site {DEMO_SITE} loaded {} rows ({} accepted, {} rejected)\n\
+         demo: upload token for {DEMO_SITE}: {token}\n\
+         demo: try  curl '{base}/api/v1/aggregates?group_by=month'\n\
+         demo:      curl '{base}/api/v1/aggregates?group_by=assault_method,age_band&format=csv'\n\
+         demo:      curl '{base}/api/v1/cells?resolution=8' > cells.geojson\n\
+         demo:      curl '{base}/metrics'",
+        receipt["rows"], receipt["accepted"], receipt["rejected"],
+    );
+    Ok(())
+}
