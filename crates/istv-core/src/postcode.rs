@@ -26,12 +26,21 @@ impl Postcode {
     pub fn parse(input: &str) -> Option<Postcode> {
         let mut compact = [0u8; 8];
         let mut n = 0;
+        // Compact length before the last run of spaces: a sector needs its
+        // space ("N1 1"), since unspaced "N11" is district N11.
+        let mut before_last_space = None;
+        let mut pending_space = false;
         for b in input.trim().bytes() {
             if b == b' ' {
+                pending_space = true;
                 continue;
             }
             if n == compact.len() || !b.is_ascii_alphanumeric() {
                 return None;
+            }
+            if pending_space {
+                before_last_space = Some(n);
+                pending_space = false;
             }
             compact[n] = b.to_ascii_uppercase();
             n += 1;
@@ -45,17 +54,19 @@ impl Postcode {
                 PostcodePart::Unit,
             ));
         }
-        // Sector: outward + digit. Ambiguous with some districts ("E11" could be
-        // district E11 or sector E1 1); prefer the district reading.
-        if is_outward(s) {
-            return Some(Postcode::build(s, b"", PostcodePart::District));
-        }
-        if n >= 3 && s[n - 1].is_ascii_digit() && is_outward(&s[..n - 1]) {
+        if n >= 3
+            && before_last_space == Some(n - 1)
+            && s[n - 1].is_ascii_digit()
+            && is_outward(&s[..n - 1])
+        {
             return Some(Postcode::build(
                 &s[..n - 1],
                 &s[n - 1..],
                 PostcodePart::Sector,
             ));
+        }
+        if before_last_space.is_none() && is_outward(s) {
+            return Some(Postcode::build(s, b"", PostcodePart::District));
         }
         None
     }
@@ -140,6 +151,8 @@ mod tests {
             ("N9 9DY", "N9 9DY", PostcodePart::Unit),
             ("SW1A", "SW1A", PostcodePart::District),
             ("E11", "E11", PostcodePart::District),
+            ("E1 1", "E1 1", PostcodePart::Sector),
+            ("BR1 1", "BR1 1", PostcodePart::Sector),
             ("SW1A 1", "SW1A 1", PostcodePart::Sector),
             ("se15 4", "SE15 4", PostcodePart::Sector),
         ];
@@ -165,6 +178,7 @@ mod tests {
             "S",
             "SW1A 1A",
             "QQQQ 1AA",
+            "SW 1A",
         ] {
             assert_eq!(Postcode::parse(bad), None, "{bad:?}");
         }

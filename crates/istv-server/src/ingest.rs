@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 /// How many row errors a receipt lists; the rest are counted, and all are at
 /// `GET /api/v1/uploads/{id}/errors`.
@@ -172,7 +173,32 @@ pub(crate) async fn upload(
         .begin_upload(&site, format.map(|f| f.as_str()).unwrap_or("auto"))
         .await?;
     let span = tracing::info_span!("upload", upload_id = %upload, site = %site);
-    let _enter = span.enter();
+    run_upload(
+        state,
+        body,
+        format,
+        site,
+        upload,
+        started,
+        max,
+        span.clone(),
+    )
+    .instrument(span)
+    .await
+}
+
+/// The rest of an upload, inside its span so every log line names it.
+#[allow(clippy::too_many_arguments)]
+async fn run_upload(
+    state: AppState,
+    body: Body,
+    format: Option<Format>,
+    site: String,
+    upload: UploadId,
+    started: Instant,
+    max: u64,
+    span: tracing::Span,
+) -> Result<Json<Receipt>, ApiError> {
     tracing::info!("upload started");
 
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(8);
@@ -209,7 +235,7 @@ pub(crate) async fn upload(
     let worker_site = site.clone();
     let worker_upload = upload.clone();
     let runtime = tokio::runtime::Handle::current();
-    let worker_span = span.clone();
+    let worker_span = span;
     let receipt = tokio::task::spawn_blocking(move || {
         let _enter = worker_span.enter();
         let reader = BodyReader {

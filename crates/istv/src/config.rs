@@ -116,12 +116,24 @@ mod tests {
         let c = Common::resolve(None, None, &file);
         assert_eq!(c.data_dir, PathBuf::from("/srv/istv"));
         assert_eq!(c.database_url, "sqlite:///srv/istv/istv.db?mode=rwc");
-        let c = Common::resolve(Some("/tmp/x".into()), Some("postgres://h/db".into()), &file);
-        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        let c = Common::resolve(
+            Some("/srv/other".into()),
+            Some("postgres://h/db".into()),
+            &file,
+        );
+        assert_eq!(c.data_dir, PathBuf::from("/srv/other"));
         assert_eq!(c.database_url, "postgres://h/db");
         let c = Common::resolve(None, None, &FileConfig::default());
         assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert!(toml::from_str::<FileConfig>("listn = \"x\"").is_err());
+    }
+
+    #[test]
+    fn the_example_deployment_config_is_valid() {
+        let file: FileConfig = toml::from_str(include_str!("../../../deploy/istv.toml")).unwrap();
+        assert_eq!(file.listen.as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(file.max_body_bytes, Some(512 << 20));
+        assert_eq!(file.suppress_below, Some(5));
     }
 
     #[test]

@@ -1,0 +1,191 @@
+//! `istv geo import*` and `istv geo locate` on the shared reference data: an
+//! ED data manager's check of location completeness before sending.
+
+use istv_e2e::*;
+
+fn import(dir: &std::path::Path, args: &[&str], file: &str) -> String {
+    let o = istv(dir)
+        .arg("geo")
+        .args(args)
+        .arg(reference().join(file))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    stderr(&o)
+}
+
+/// The reference row of one postcode: (easting, northing, lat, lon, district code).
+fn postcode_row(postcode: &str) -> (String, String, String, String, String) {
+    let text =
+        std::fs::read_to_string(reference().join("postcodes/london_postcodes_2014.csv")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{postcode},")))
+        .expect("postcode in the file");
+    let f: Vec<&str> = line.split(',').collect();
+    (
+        f[3].into(),
+        f[4].into(),
+        f[5].into(),
+        f[6].into(),
+        f[11].into(),
+    )
+}
+
+#[test]
+fn locate_reports_method_precision_cell_and_areas() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = import(
+        dir.path(),
+        &[
+            "import",
+            "--level",
+            "borough",
+            "--code-property",
+            "code",
+            "--name-property",
+            "name",
+        ],
+        "geo/london_boroughs_2013.geojson",
+    );
+    assert!(out.contains("imported 33 borough areas"), "{out}");
+    import(
+        dir.path(),
+        &[
+            "import",
+            "--level",
+            "ward",
+            "--code-property",
+            "WD13CD",
+            "--name-property",
+            "WD13NM",
+        ],
+        "geo/london_wards_2013.geojson",
+    );
+    let out = import(
+        dir.path(),
+        &["import-postcodes"],
+        "postcodes/london_postcodes_2014.csv",
+    );
+    assert!(out.contains("imported 181565 unit postcodes"), "{out}");
+
+    let (e, n, lat, lon, district) = postcode_row("BR1 1AB");
+    assert_eq!(district, "E09000006", "Bromley");
+    let feed = format!(
+        "site_code,record_id,assault_datetime,assault_method,assault_location_type,assault_latitude,assault_longitude,assault_easting,assault_northing,assault_postcode,assault_location_description\n\
+         RJ122,r1,2024-01-01,body_part,street,{lat},{lon},,,,\n\
+         RJ122,r2,2024-01-01,body_part,street,,,{e},{n},,\n\
+         RJ122,r3,2024-01-01,body_part,street,,,,,br11ab,\n\
+         RJ122,r4,2024-01-01,body_part,street,,,,,BR1 1,\n\
+         RJ122,r5,2024-01-01,body_part,street,,,,,BR1,\n\
+         RJ122,r6,2024-01-01,body_part,street,,,,,,\"outside the shop, BR1 1AB\"\n\
+         RJ122,r7,2024-01-01,body_part,street,,,,,,somewhere\n\
+         RJ122,r8,2024-01-01,body_part,street,53.4808,-2.2426,,,,\n\
+         RJ122,r9,2024-01-01,knife,street,,,,,,\n"
+    );
+    let path = file(dir.path(), "feed.csv", feed);
+    let o = istv(dir.path())
+        .args(["geo", "locate"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<Vec<String>> = stdout(&o)
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert_eq!(
+        rows[0].join(","),
+        "row,record_id,method,precision_m,cell,borough_code,ward_code,lsoa_code"
+    );
+    let method = |i: usize| rows[i][2].as_str();
+    let borough = |i: usize| rows[i][5].as_str();
+    let cell = |i: usize| rows[i][4].as_str();
+    assert_eq!((method(1), borough(1)), ("latlon", "E09000006"));
+    assert_eq!(rows[1][3], "10");
+    assert_eq!(cell(1).len(), 15, "an H3 cell in hex");
+    assert_eq!((method(2), borough(2)), ("grid", "E09000006"));
+    assert_eq!(
+        (method(3), borough(3), rows[3][3].as_str()),
+        ("postcode_unit", "E09000006", "50")
+    );
+    assert_eq!(method(4), "postcode_sector");
+    assert_eq!(method(5), "postcode_district");
+    assert_eq!((method(6), borough(6)), ("text_postcode", "E09000006"));
+    assert_eq!((method(7), cell(7), borough(7)), ("unresolved", "", ""));
+    assert_eq!((method(8), cell(8), borough(8)), ("out_of_area", "", ""));
+    assert_eq!(method(9), "invalid_row");
+    // The same point by lat/lon, grid and unit postcode lands in one res-10
+    // cell family: the unit postcode's coarser cell is a parent of the others'.
+    assert_eq!(
+        cell(1),
+        cell(2),
+        "grid conversion within a few centimetres of the reference"
+    );
+    // Coarser precision never gives a finer cell.
+    let res = |hex: &str| {
+        u64::from_str_radix(hex, 16)
+            .map(|v| (v >> 52) & 0xf)
+            .unwrap()
+    };
+    assert!(res(cell(4)) < res(cell(3)) && res(cell(3)) <= res(cell(1)));
+    assert!(res(cell(5)) < res(cell(4)));
+    let summary = stderr(&o);
+    assert!(summary.contains("9 rows"), "{summary}");
+    assert!(summary.contains("unresolved"), "{summary}");
+}
+
+#[test]
+fn broken_boundary_files_are_refused_and_keep_the_old_data() {
+    let dir = tempfile::tempdir().unwrap();
+    import(
+        dir.path(),
+        &[
+            "import",
+            "--level",
+            "borough",
+            "--code-property",
+            "code",
+            "--name-property",
+            "name",
+        ],
+        "geo/london_boroughs_2013.geojson",
+    );
+    let bad = file(
+        dir.path(),
+        "bad.geojson",
+        "{\"type\":\"FeatureCollection\",\"features\":[{\"type\":\"Feature\",",
+    );
+    let o = istv(dir.path())
+        .args([
+            "geo",
+            "import",
+            "--level",
+            "borough",
+            "--code-property",
+            "code",
+            "--name-property",
+            "name",
+        ])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).starts_with("error: cannot import"),
+        "{}",
+        stderr(&o)
+    );
+    // The old boundaries still answer.
+    let feed = file(dir.path(), "f.csv", "site_code,record_id,assault_datetime,assault_method,assault_location_type,assault_latitude,assault_longitude\nRJ122,1,2024-01-01,body_part,street,51.5080,-0.1281\n");
+    let o = istv(dir.path())
+        .args(["geo", "locate"])
+        .arg(&feed)
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&o).lines().nth(1).unwrap().contains(",E09000033,"),
+        "{}",
+        stdout(&o)
+    );
+}
