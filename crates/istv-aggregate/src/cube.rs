@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use h3o::{CellIndex, Resolution};
 use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// An H3 resolution that the `cell` dimension can be asked for: 7 to 10.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -248,6 +248,11 @@ pub struct BatchOutcome {
     /// Re-sent records with changed content: -1 on the old key, +1 on the
     /// new, record replaced.
     pub corrections: u64,
+    /// Records of the batch whose current version (stored before the batch,
+    /// or written earlier in the batch) was written by the same upload: a
+    /// record id repeated within one file. Each is also counted as a
+    /// duplicate or a correction; this count overlaps the other three.
+    pub replaced_in_upload: u64,
 }
 
 impl BatchOutcome {
@@ -256,9 +261,11 @@ impl BatchOutcome {
         self.accepted += other.accepted;
         self.duplicates += other.duplicates;
         self.corrections += other.corrections;
+        self.replaced_in_upload += other.replaced_in_upload;
     }
 
-    /// All events of the batch.
+    /// All events of the batch (`replaced_in_upload` overlaps the other
+    /// counts, so it is not added).
     pub fn total(&self) -> u64 {
         self.accepted + self.duplicates + self.corrections
     }
@@ -282,8 +289,21 @@ pub struct BatchPlan {
 /// `existing` holds the stored record for (at least) every key of the batch
 /// that is stored. Events are taken in order, so a record repeated within a
 /// batch is a duplicate or a correction of its earlier self, exactly as if
-/// the events came one per batch.
+/// the events came one per batch. No stored record counts as written by the
+/// batch's upload (see [`plan_batch_in_upload`]).
 pub fn plan_batch(existing: &HashMap<RecordKey, Event>, events: &[Event]) -> BatchPlan {
+    plan_batch_in_upload(existing, &HashSet::new(), events)
+}
+
+/// [`plan_batch`] for a batch of an upload: `same_upload` holds the keys of
+/// the stored records (in `existing`) last written by that same upload, so
+/// that [`BatchOutcome::replaced_in_upload`] counts the batch's events whose
+/// current version is one of those or was written earlier in the batch.
+pub fn plan_batch_in_upload(
+    existing: &HashMap<RecordKey, Event>,
+    same_upload: &HashSet<RecordKey>,
+    events: &[Event],
+) -> BatchPlan {
     let mut outcome = BatchOutcome::default();
     // Index into `upserts` of the current state of each key the batch touched.
     let mut touched: HashMap<RecordKey, usize> = HashMap::with_capacity(events.len());
@@ -291,10 +311,14 @@ pub fn plan_batch(existing: &HashMap<RecordKey, Event>, events: &[Event]) -> Bat
     let mut deltas: HashMap<CubeKey, i64> = HashMap::with_capacity(events.len());
     for event in events {
         let key = event.record_key();
-        let current = match touched.get(&key) {
-            Some(&i) => Some(&upserts[i]),
+        let written_here = touched.get(&key).copied();
+        let current = match written_here {
+            Some(i) => Some(&upserts[i]),
             None => existing.get(&key),
         };
+        if current.is_some() && (written_here.is_some() || same_upload.contains(&key)) {
+            outcome.replaced_in_upload += 1;
+        }
         match current {
             Some(old) if old.content_hash == event.content_hash => {
                 outcome.duplicates += 1;
@@ -307,8 +331,8 @@ pub fn plan_batch(existing: &HashMap<RecordKey, Event>, events: &[Event]) -> Bat
             None => outcome.accepted += 1,
         }
         *deltas.entry(CubeKey::of(event)).or_default() += 1;
-        match touched.get(&key) {
-            Some(&i) => upserts[i] = event.clone(),
+        match written_here {
+            Some(i) => upserts[i] = event.clone(),
             None => {
                 touched.insert(key, upserts.len());
                 upserts.push(event.clone());
@@ -392,6 +416,8 @@ impl Cube {
 #[derive(Debug, Clone, Default)]
 pub struct Ledger {
     records: HashMap<RecordKey, Event>,
+    /// The upload that last wrote each record.
+    writers: HashMap<RecordKey, String>,
     cube: Cube,
 }
 
@@ -402,10 +428,22 @@ impl Ledger {
     }
 
     /// Applies a batch as a store does: plan it, then write records and
-    /// deltas.
+    /// deltas. Every batch given to `apply` belongs to one and the same
+    /// upload (use [`Ledger::apply_in_upload`] to tell uploads apart).
     pub fn apply(&mut self, events: &[Event]) -> BatchOutcome {
-        let plan = plan_batch(&self.records, events);
+        self.apply_in_upload("", events)
+    }
+
+    /// Applies a batch of the upload `upload`, as a store does.
+    pub fn apply_in_upload(&mut self, upload: &str, events: &[Event]) -> BatchOutcome {
+        let same_upload: HashSet<RecordKey> = events
+            .iter()
+            .map(Event::record_key)
+            .filter(|k| self.writers.get(k).is_some_and(|w| w == upload))
+            .collect();
+        let plan = plan_batch_in_upload(&self.records, &same_upload, events);
         for e in plan.upserts {
+            self.writers.insert(e.record_key(), upload.to_owned());
             self.records.insert(e.record_key(), e);
         }
         for (k, d) in plan.deltas {

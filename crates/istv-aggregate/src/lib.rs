@@ -16,8 +16,8 @@ pub mod event;
 pub mod query;
 
 pub use cube::{
-    cell_from_int, cell_to_int, plan_batch, BatchOutcome, BatchPlan, CellResolution, Column, Cube,
-    CubeKey, Ledger, Value,
+    cell_from_int, cell_to_int, plan_batch, plan_batch_in_upload, BatchOutcome, BatchPlan,
+    CellResolution, Column, Cube, CubeKey, Ledger, Value,
 };
 pub use event::{content_hash, Event, GeocodeMethod, LocationStatus, RecordKey};
 pub use query::{Dimension, Disclosure, Plan, Query, QueryError, Row};

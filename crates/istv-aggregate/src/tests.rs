@@ -86,7 +86,8 @@ fn hand_counted_month_by_borough() {
         BatchOutcome {
             accepted: 0,
             duplicates: 1,
-            corrections: 1
+            corrections: 1,
+            replaced_in_upload: 2
         }
     );
     let rows = q(&[("group_by", "month,borough")]).run(ledger.cube(), Disclosure::NONE);
@@ -283,7 +284,8 @@ fn plan_batch_handles_repeats_within_a_batch() {
         BatchOutcome {
             accepted: 1,
             duplicates: 1,
-            corrections: 1
+            corrections: 1,
+            replaced_in_upload: 2
         }
     );
     assert_eq!(plan.upserts, vec![a2.clone()]);

@@ -63,6 +63,7 @@ pub struct Validator {
     now: DateTime<Utc>,
     site: Option<String>,
     seen: HashMap<u64, u64, BuildHasherDefault<NoHash>>,
+    track_duplicates: bool,
 }
 
 /// FNV-1a, 64-bit: fast on short keys and stable across releases.
@@ -236,7 +237,17 @@ impl Validator {
             now,
             site: None,
             seen: HashMap::default(),
+            track_duplicates: true,
         }
+    }
+
+    /// Does not remember record ids, so [`Verdict::replaces`] stays `None`
+    /// and memory stays flat however many rows a file has. For callers whose
+    /// store already knows which records an upload wrote.
+    pub fn without_duplicate_tracking(mut self) -> Self {
+        self.track_duplicates = false;
+        self.seen = HashMap::default();
+        self
     }
 
     /// Only rows for this site are accepted (an upload token is scoped to
@@ -473,8 +484,12 @@ impl Validator {
         else {
             unreachable!("a missing required value always records an error")
         };
-        let key = fnv1a(&[site_code.as_bytes(), &[0xff], record_id.as_bytes()]);
-        let replaces = self.seen.insert(key, row);
+        let replaces = if self.track_duplicates {
+            let key = fnv1a(&[site_code.as_bytes(), &[0xff], record_id.as_bytes()]);
+            self.seen.insert(key, row)
+        } else {
+            None
+        };
         Verdict {
             row,
             record: Some(Attendance {

@@ -2,7 +2,6 @@
 //! lookup with an R-tree, and an H3 cell -> area cache for speed.
 
 use std::collections::{BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Read;
 use std::sync::Arc;
 
@@ -95,27 +94,66 @@ pub(crate) const CACHE_RES: Resolution = Resolution::Eleven;
 const COARSEST_CACHE_RES: Resolution = Resolution::Five;
 const NO_AREA: u32 = u32::MAX;
 
-/// Multiply-fold hasher for H3 indexes: fast, and folds the well-mixed high
-/// bits down because H3 indexes end in constant bits.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct CellHasher(u64);
+/// Bits of an H3 index holding its resolution.
+const RES_BITS: u64 = 0xF << 52;
 
-impl Hasher for CellHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.write_u64(self.0 ^ u64::from(*b));
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        let h = (v ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.0 = h ^ (h >> 32);
-    }
+/// The cell cache: cells wholly inside one area (or outside all), each stored
+/// as the range of keys its descendants take. With the resolution bits
+/// cleared, an H3 index is its base cell followed by fifteen 3-bit digits, the
+/// unused ones all 7; the descendants of a cell at resolution `r` therefore
+/// span the keys from the cell's own key with digits `r+1..` zeroed up to the
+/// cell's own key. Cached cells never nest, so the ranges are disjoint, and one
+/// binary search over their upper ends finds the cached ancestor (if any) of a
+/// point's cell at any resolution.
+#[derive(Debug, Default)]
+struct CellCache {
+    /// Upper keys (the cells' indexes without resolution bits), ascending.
+    ends: Vec<u64>,
+    /// Lower keys, in the same order.
+    starts: Vec<u64>,
+    /// Area index or `NO_AREA`, in the same order.
+    values: Vec<u32>,
+    /// The cached cells themselves, in the same order.
+    cells: Vec<u64>,
 }
 
-type CellMap = HashMap<u64, u32, BuildHasherDefault<CellHasher>>;
+impl CellCache {
+    /// Builds the cache from (cell, area) entries; errors if two cells overlap.
+    fn from_entries(mut entries: Vec<(u64, u32)>) -> Result<Self, String> {
+        entries.sort_unstable_by_key(|&(c, _)| c & !RES_BITS);
+        let mut cache = CellCache {
+            ends: Vec::with_capacity(entries.len()),
+            starts: Vec::with_capacity(entries.len()),
+            values: Vec::with_capacity(entries.len()),
+            cells: Vec::with_capacity(entries.len()),
+        };
+        for (cell, value) in entries {
+            let res = (cell & RES_BITS) >> 52;
+            let end = cell & !RES_BITS;
+            let start = end & !((1u64 << (3 * (15 - res))) - 1);
+            if cache.ends.last().is_some_and(|&prev| prev >= start) {
+                return Err(format!("cell cache entry {cell:x} overlaps another"));
+            }
+            cache.ends.push(end);
+            cache.starts.push(start);
+            cache.values.push(value);
+            cache.cells.push(cell);
+        }
+        Ok(cache)
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The cached value of the cell containing `fine` (any finer resolution).
+    #[inline]
+    fn get(&self, fine: u64) -> Option<u32> {
+        let key = fine & !RES_BITS;
+        let i = self.ends.partition_point(|&e| e < key);
+        (i < self.ends.len() && self.starts[i] <= key).then(|| self.values[i])
+    }
+}
 
 /// A loaded area layer.
 #[derive(Debug)]
@@ -128,9 +166,7 @@ pub struct AreaLayer {
     /// Bounding boxes of the parts; data = index into `parts`.
     tree: RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>,
     /// Cells wholly inside one area (or outside all): cell -> area index or NO_AREA.
-    cache: CellMap,
-    /// Resolutions present in the cache, the most ground covered first.
-    cache_levels: Vec<Resolution>,
+    cache: CellCache,
 }
 
 fn gj_err(msg: impl Into<String>) -> ImportError {
@@ -287,7 +323,7 @@ impl AreaLayer {
             })
             .collect();
         areas.sort_by(|a, b| a.code.cmp(&b.code));
-        let mut layer = AreaLayer::new(kind, areas, CellMap::default());
+        let mut layer = AreaLayer::new(kind, areas, CellCache::default());
         layer.build_cache();
         let summary = AreaImportSummary {
             features: features.len(),
@@ -297,7 +333,7 @@ impl AreaLayer {
         Ok((layer, summary))
     }
 
-    fn new(kind: AreaKind, areas: Vec<Area>, cache: CellMap) -> Self {
+    fn new(kind: AreaKind, areas: Vec<Area>, cache: CellCache) -> Self {
         let mut parts = Vec::new();
         for (i, a) in areas.iter().enumerate() {
             for p in &a.geometry.0 {
@@ -315,30 +351,13 @@ impl AreaLayer {
                 ))
             })
             .collect();
-        let mut layer = AreaLayer {
+        AreaLayer {
             kind,
             areas,
             parts,
             tree: RTree::bulk_load(rects),
             cache,
-            cache_levels: Vec::new(),
-        };
-        layer.set_levels();
-        layer
-    }
-
-    /// Orders the cached resolutions by the ground they cover, largest first,
-    /// so a typical lookup hits on its first probe.
-    fn set_levels(&mut self) {
-        let mut counts: HashMap<Resolution, f64> = HashMap::new();
-        for &c in self.cache.keys() {
-            if let Ok(c) = CellIndex::try_from(c) {
-                *counts.entry(c.resolution()).or_default() += c.resolution().area_m2();
-            }
         }
-        let mut levels: Vec<(Resolution, f64)> = counts.into_iter().collect();
-        levels.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        self.cache_levels = levels.into_iter().map(|l| l.0).collect();
     }
 
     /// Marks every cell (from resolution 5 down to 11) whose whole extent
@@ -376,7 +395,7 @@ impl AreaLayer {
             lat += step;
         }
         let mut stack: Vec<CellIndex> = start.into_iter().collect();
-        let mut cache = CellMap::default();
+        let mut cache: Vec<(u64, u32)> = Vec::new();
         while let Some(cell) = stack.pop() {
             let res = cell.resolution();
             let margin_m = if res == CACHE_RES {
@@ -399,14 +418,13 @@ impl AreaLayer {
             if segs.locate_in_envelope_intersecting(bx).next().is_none() {
                 let c = LatLng::from(cell);
                 let area = self.locate_exact(c.lat(), c.lng()).unwrap_or(NO_AREA);
-                cache.insert(u64::from(cell), area);
+                cache.push((u64::from(cell), area));
             } else if res < CACHE_RES {
                 let next = res.succ().expect("a finer resolution exists");
                 stack.extend(cell.children(next));
             }
         }
-        self.cache = cache;
-        self.set_levels();
+        self.cache = CellCache::from_entries(cache).expect("cached cells never nest");
     }
 
     /// Which kind of area this layer holds.
@@ -442,14 +460,10 @@ impl AreaLayer {
 
     /// The area containing a point whose cell at `CACHE_RES` is known; cache first.
     pub(crate) fn locate_index(&self, lat: f64, lon: f64, fine: CellIndex) -> Option<u32> {
-        for &r in &self.cache_levels {
-            if let Some(parent) = fine.parent(r) {
-                if let Some(&a) = self.cache.get(&u64::from(parent)) {
-                    return (a != NO_AREA).then_some(a);
-                }
-            }
+        match self.cache.get(u64::from(fine)) {
+            Some(a) => (a != NO_AREA).then_some(a),
+            None => self.locate_exact(lat, lon),
         }
-        self.locate_exact(lat, lon)
     }
 
     /// Point-in-polygon over the R-tree candidates, ignoring the cache.
@@ -492,7 +506,13 @@ impl AreaLayer {
             }
         }
         // Sorted so the file is byte-for-byte reproducible.
-        let mut entries: Vec<(u64, u32)> = self.cache.iter().map(|(k, v)| (*k, *v)).collect();
+        let mut entries: Vec<(u64, u32)> = self
+            .cache
+            .cells
+            .iter()
+            .copied()
+            .zip(self.cache.values.iter().copied())
+            .collect();
         entries.sort_unstable();
         e.len(entries.len());
         for (k, v) in entries {
@@ -543,7 +563,7 @@ impl AreaLayer {
             return Err("areas are not sorted by code".into());
         }
         let nc = d.len(12)?;
-        let mut cache = CellMap::with_capacity_and_hasher(nc, Default::default());
+        let mut cache = Vec::with_capacity(nc);
         for _ in 0..nc {
             let k = d.u64()?;
             let v = d.u32()?;
@@ -553,8 +573,12 @@ impl AreaLayer {
                     areas.len()
                 ));
             }
-            cache.insert(k, v);
+            if CellIndex::try_from(k).is_err() {
+                return Err(format!("cell cache entry {k:x} is not an H3 cell"));
+            }
+            cache.push((k, v));
         }
+        let cache = CellCache::from_entries(cache)?;
         Ok(AreaLayer::new(kind, areas, cache))
     }
 }
@@ -684,7 +708,8 @@ pub(crate) mod tests {
         d.finish().unwrap();
         assert_eq!(back.areas(), l.areas());
         assert_eq!(back.cached_cells(), l.cached_cells());
-        assert_eq!(back.cache_levels, l.cache_levels);
+        assert_eq!(back.cache.cells, l.cache.cells);
+        assert_eq!(back.cache.values, l.cache.values);
         let mut d = Dec::new(&bytes, b"AREA").unwrap();
         assert!(AreaLayer::decode(&mut d, AreaKind::Ward).is_err());
     }

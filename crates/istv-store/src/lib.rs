@@ -36,8 +36,8 @@ pub use istv_aggregate::{BatchOutcome, Disclosure, Event, Query, Row};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use istv_aggregate::{
-    cell_from_int, cell_to_int, plan_batch, CellResolution, Column, Cube, CubeKey, GeocodeMethod,
-    LocationStatus, RecordKey, Value,
+    cell_from_int, cell_to_int, plan_batch_in_upload, CellResolution, Column, CubeKey,
+    GeocodeMethod, LocationStatus, RecordKey, Value,
 };
 use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -45,7 +45,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::Row as _;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -333,6 +333,247 @@ fn parse_coded<T>(
     })
 }
 
+const UPDATE_UPLOAD_COUNTS: &str = "UPDATE uploads SET accepted = accepted + $1, \
+    duplicates = duplicates + $2, corrections = corrections + $3 WHERE id = $4";
+
+/// Fails unless the upload exists and is not finished (`state` is its
+/// `completed` column).
+fn check_open(upload: &UploadId, state: Option<(i64,)>) -> Result<()> {
+    match state {
+        None => Err(StoreError::NoSuchUpload(upload.to_string())),
+        Some((c,)) if c != 0 => Err(StoreError::UploadFinished(upload.to_string())),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The batch's record ids grouped by site, sites in order (the order the
+/// PostgreSQL advisory locks are taken in).
+fn ids_by_site(events: &[Event]) -> BTreeMap<&str, BTreeSet<&str>> {
+    let mut by_site: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for e in events {
+        by_site
+            .entry(e.site_code.as_str())
+            .or_default()
+            .insert(e.record_id.as_str());
+    }
+    by_site
+}
+
+/// The stored records a batch touches, as gathered by the prefetch.
+struct Stored<'a> {
+    /// The batch's events by (site, record id).
+    sent: HashMap<(&'a str, &'a str), Vec<&'a Event>>,
+    /// The stored record of each key the batch touches and is stored.
+    existing: HashMap<RecordKey, Event>,
+    /// Keys of the stored records last written by the batch's upload.
+    same_upload: HashSet<RecordKey>,
+}
+
+impl<'a> Stored<'a> {
+    fn new(events: &'a [Event]) -> Stored<'a> {
+        let mut sent: HashMap<(&str, &str), Vec<&Event>> = HashMap::with_capacity(events.len());
+        for e in events {
+            sent.entry((e.site_code.as_str(), e.record_id.as_str()))
+                .or_default()
+                .push(e);
+        }
+        Stored {
+            sent,
+            existing: HashMap::new(),
+            same_upload: HashSet::new(),
+        }
+    }
+
+    /// Takes a site's stored (record id, content hash, written by this
+    /// upload) rows and returns the ids whose full row is needed. Same hash
+    /// means same content, so for a key the batch only re-sends unchanged,
+    /// the batch's own event stands for the stored one.
+    fn hashes(
+        &mut self,
+        site: &str,
+        rows: impl IntoIterator<Item = (String, i64, bool)>,
+    ) -> Vec<String> {
+        let mut changed = Vec::new();
+        for (id, hash, same_upload) in rows {
+            let Some(sent) = self.sent.get(&(site, id.as_str())) else {
+                continue;
+            };
+            if same_upload {
+                self.same_upload.insert(sent[0].record_key());
+            }
+            if sent.iter().all(|e| e.content_hash == hash as u64) {
+                self.existing.insert(sent[0].record_key(), sent[0].clone());
+            } else {
+                changed.push(id);
+            }
+        }
+        changed
+    }
+
+    /// Takes a full stored row.
+    fn full(&mut self, e: Event) {
+        self.existing.insert(e.record_key(), e);
+    }
+}
+
+/// `ON CONFLICT` clause replacing a stored record.
+fn records_upsert_tail() -> String {
+    format!(
+        "ON CONFLICT (site_code, record_id) DO UPDATE SET {}",
+        RECORD_COLUMNS[2..]
+            .iter()
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// The cube's key columns, then `count`.
+fn cube_columns() -> Vec<&'static str> {
+    let mut columns: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
+    columns.push("count");
+    columns
+}
+
+/// `ON CONFLICT` clause adding a delta to a stored count.
+fn cube_upsert_tail() -> String {
+    let keys: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
+    format!(
+        "ON CONFLICT ({}) DO UPDATE SET count = cube.count + excluded.count",
+        keys.join(", ")
+    )
+}
+
+/// Appends `s` as a JSON string.
+fn push_json_str(out: &mut String, s: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn push_json_opt_str(out: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => push_json_str(out, s),
+        None => out.push_str("null"),
+    }
+}
+
+fn push_json_int(out: &mut String, v: Option<i64>) {
+    use std::fmt::Write as _;
+    match v {
+        Some(v) => {
+            let _ = write!(out, "{v}");
+        }
+        None => out.push_str("null"),
+    }
+}
+
+/// A JSON array of strings.
+fn json_strings<'s>(items: impl Iterator<Item = &'s str>) -> String {
+    let mut out = String::from("[");
+    for (i, s) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_str(&mut out, s);
+    }
+    out.push(']');
+    out
+}
+
+/// Records as a JSON array of arrays: the columns of [`RECORD_COLUMNS`]
+/// without `upload_id`, in order.
+fn records_json(events: &[Event]) -> String {
+    let mut out = String::with_capacity(events.len() * 200 + 2);
+    out.push('[');
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        push_json_str(&mut out, &e.site_code);
+        out.push(',');
+        push_json_str(&mut out, &e.record_id);
+        out.push(',');
+        push_json_int(&mut out, Some(e.content_hash as i64));
+        out.push(',');
+        push_json_str(&mut out, &day_text(e.assault_date));
+        out.push(',');
+        push_json_int(&mut out, e.assault_hour.map(i64::from));
+        for text in [
+            e.method.as_str(),
+            e.location_type.as_str(),
+            e.age_band.as_str(),
+            e.sex.as_str(),
+            e.geocode_method.as_str(),
+        ] {
+            out.push(',');
+            push_json_str(&mut out, text);
+        }
+        out.push(',');
+        push_json_int(&mut out, e.precision_m.map(i64::from));
+        out.push(',');
+        push_json_int(&mut out, e.cell.map(|c| cell_to_int(Some(c))));
+        for text in [&e.borough, &e.ward, &e.lsoa] {
+            out.push(',');
+            push_json_opt_str(&mut out, text.as_deref());
+        }
+        out.push(']');
+    }
+    out.push(']');
+    out
+}
+
+/// Cube deltas as a JSON array of arrays: the key columns in
+/// [`Column::ALL`] order, then the delta.
+fn deltas_json(deltas: &[(CubeKey, i64)]) -> String {
+    let mut out = String::with_capacity(deltas.len() * 200 + 2);
+    out.push('[');
+    for (i, (k, delta)) in deltas.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        push_json_str(&mut out, &day_text(k.day));
+        out.push(',');
+        push_json_int(&mut out, Some(k.hour.map_or(-1, i64::from)));
+        for text in [
+            k.method.as_str(),
+            k.location_type.as_str(),
+            k.age_band.as_str(),
+            k.sex.as_str(),
+            k.site.as_str(),
+            k.location_status.as_str(),
+        ] {
+            out.push(',');
+            push_json_str(&mut out, text);
+        }
+        for r in CellResolution::ALL {
+            out.push(',');
+            push_json_int(&mut out, Some(cell_to_int(k.cell(r))));
+        }
+        for text in [&k.borough, &k.ward, &k.lsoa] {
+            out.push(',');
+            push_json_str(&mut out, text.as_deref().unwrap_or(""));
+        }
+        out.push(',');
+        push_json_int(&mut out, Some(*delta));
+        out.push(']');
+    }
+    out.push(']');
+    out
+}
+
 /// A stable lock key of a site for PostgreSQL advisory locks.
 fn site_lock_key(site: &str) -> i64 {
     istv_aggregate::content_hash(&["istv-site-lock", site]) as i64
@@ -553,174 +794,268 @@ impl Store {
     /// +1 on the new (the record is replaced). The upload's running counts
     /// change in the same transaction. Events are taken in order, so a
     /// record repeated within the batch behaves as if sent in two batches.
+    ///
+    /// Each statement takes the batch as a few whole parameters (one JSON
+    /// text on SQLite, one array per column on PostgreSQL) rather than one
+    /// parameter per value.
     pub async fn apply_batch(&self, upload: &UploadId, events: &[Event]) -> Result<BatchOutcome> {
         let _guard = self.write_guard().await;
-        let begin = self.begin_sql();
-        let is_pg = self.backend() == Backend::Postgres;
-        on_db!(&self.db, pool => {
-            let mut tx = pool.begin_with(begin).await?;
-            let state: Option<(i64,)> = sqlx::query_as("SELECT completed FROM uploads WHERE id = $1")
-                .bind(upload.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-            match state {
-                None => return Err(StoreError::NoSuchUpload(upload.to_string())),
-                Some((c,)) if c != 0 => return Err(StoreError::UploadFinished(upload.to_string())),
-                Some(_) => {}
+        let by_site = ids_by_site(events);
+        let mut stored = Stored::new(events);
+        match &self.db {
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let state: Option<(i64,)> =
+                    sqlx::query_as("SELECT completed FROM uploads WHERE id = ?1")
+                        .bind(upload.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                check_open(upload, state)?;
+                // Prefetch the stored records the batch touches, in two
+                // steps: hashes of all, then full rows of those the batch
+                // changes.
+                for (site, ids) in &by_site {
+                    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+                        "SELECT record_id, content_hash, upload_id = ?1 FROM records \
+                         WHERE site_code = ?2 AND record_id IN (SELECT value FROM json_each(?3))",
+                    )
+                    .bind(upload.as_str())
+                    .bind(*site)
+                    .bind(json_strings(ids.iter().copied()))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let changed =
+                        stored.hashes(site, rows.into_iter().map(|(id, h, s)| (id, h, s != 0)));
+                    if changed.is_empty() {
+                        continue;
+                    }
+                    let sql = format!(
+                        "SELECT {} FROM records WHERE site_code = ?1 \
+                         AND record_id IN (SELECT value FROM json_each(?2))",
+                        RECORD_COLUMNS.join(", ")
+                    );
+                    let rows = sqlx::query(&sql)
+                        .bind(*site)
+                        .bind(json_strings(changed.iter().map(String::as_str)))
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    for row in rows {
+                        stored.full(event_from_row(&row)?);
+                    }
+                }
+                let plan = plan_batch_in_upload(&stored.existing, &stored.same_upload, events);
+                if !plan.upserts.is_empty() {
+                    let select: Vec<String> = (0..RECORD_COLUMNS.len())
+                        .map(|i| match i {
+                            0..=2 => format!("value ->> {i}"),
+                            3 => "?1".to_owned(),
+                            _ => format!("value ->> {}", i - 1),
+                        })
+                        .collect();
+                    let sql = format!(
+                        "INSERT INTO records ({}) SELECT {} FROM json_each(?2) WHERE true {}",
+                        RECORD_COLUMNS.join(", "),
+                        select.join(", "),
+                        records_upsert_tail()
+                    );
+                    sqlx::query(&sql)
+                        .bind(upload.as_str())
+                        .bind(records_json(&plan.upserts))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if !plan.deltas.is_empty() {
+                    let columns = cube_columns();
+                    let select: Vec<String> = (0..columns.len())
+                        .map(|i| format!("value ->> {i}"))
+                        .collect();
+                    let sql = format!(
+                        "INSERT INTO cube ({}) SELECT {} FROM json_each(?1) WHERE true {}",
+                        columns.join(", "),
+                        select.join(", "),
+                        cube_upsert_tail()
+                    );
+                    sqlx::query(&sql)
+                        .bind(deltas_json(&plan.deltas))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if plan.deltas.iter().any(|(_, d)| *d < 0) {
+                    // Only a decrement can empty a key.
+                    sqlx::query("DELETE FROM cube WHERE count = 0")
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let o = plan.outcome;
+                sqlx::query(UPDATE_UPLOAD_COUNTS)
+                    .bind(o.accepted as i64)
+                    .bind(o.duplicates as i64)
+                    .bind(o.corrections as i64)
+                    .bind(upload.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(o)
             }
-            // Group the batch's record ids by site for the prefetch.
-            let mut by_site: HashMap<&str, BTreeSet<&str>> = HashMap::new();
-            for e in events {
-                by_site.entry(e.site_code.as_str()).or_default().insert(e.record_id.as_str());
-            }
-            let mut sites: Vec<&str> = by_site.keys().copied().collect();
-            sites.sort_unstable();
-            if is_pg {
-                for site in &sites {
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let state: Option<(i64,)> =
+                    sqlx::query_as("SELECT completed FROM uploads WHERE id = $1")
+                        .bind(upload.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                check_open(upload, state)?;
+                for site in by_site.keys() {
                     sqlx::query("SELECT pg_advisory_xact_lock($1)")
                         .bind(site_lock_key(site))
                         .execute(&mut *tx)
                         .await?;
                 }
-            }
-            // Prefetch the stored records the batch touches, in two steps:
-            // hashes of all, then full rows of those the batch changes. Same
-            // hash means same content, so for a key the batch only re-sends
-            // unchanged, the batch's own event stands for the stored one.
-            let mut batch_events: HashMap<(&str, &str), Vec<&Event>> = HashMap::new();
-            for e in events {
-                batch_events.entry((e.site_code.as_str(), e.record_id.as_str())).or_default().push(e);
-            }
-            let mut existing: HashMap<RecordKey, Event> = HashMap::new();
-            const IDS_PER_QUERY: usize = 4000;
-            for site in &sites {
-                let ids: Vec<&str> = by_site[site].iter().copied().collect();
-                let mut changed: Vec<&str> = Vec::new();
-                for chunk in ids.chunks(IDS_PER_QUERY) {
-                    let mut ph = self.placeholders();
-                    let sql = format!(
-                        "SELECT record_id, content_hash FROM records WHERE site_code = {} AND record_id IN ({})",
-                        ph.next(),
-                        ph.list(chunk.len())
-                    );
-                    let mut q = sqlx::query_as::<_, (String, i64)>(&sql).bind(*site);
-                    for id in chunk {
-                        q = q.bind(*id);
+                for (site, ids) in &by_site {
+                    let ids: Vec<&str> = ids.iter().copied().collect();
+                    let rows: Vec<(String, i64, bool)> = sqlx::query_as(
+                        "SELECT record_id, content_hash, upload_id = $1 FROM records \
+                         WHERE site_code = $2 AND record_id = ANY($3)",
+                    )
+                    .bind(upload.as_str())
+                    .bind(*site)
+                    .bind(&ids)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let changed = stored.hashes(site, rows);
+                    if changed.is_empty() {
+                        continue;
                     }
-                    for (id, hash) in q.fetch_all(&mut *tx).await? {
-                        let sent = &batch_events[&(*site, id.as_str())];
-                        if sent.iter().all(|e| e.content_hash == hash as u64) {
-                            existing.insert(sent[0].record_key(), sent[0].clone());
-                        } else {
-                            changed.push(by_site[site].get(id.as_str()).copied().unwrap_or_default());
-                        }
+                    let sql = format!(
+                        "SELECT {} FROM records WHERE site_code = $1 AND record_id = ANY($2)",
+                        RECORD_COLUMNS.join(", ")
+                    );
+                    let rows = sqlx::query(&sql)
+                        .bind(*site)
+                        .bind(&changed)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    for row in rows {
+                        stored.full(event_from_row(&row)?);
                     }
                 }
-                for chunk in changed.chunks(IDS_PER_QUERY) {
-                    let mut ph = self.placeholders();
+                let plan = plan_batch_in_upload(&stored.existing, &stored.same_upload, events);
+                if !plan.upserts.is_empty() {
+                    let u = &plan.upserts;
                     let sql = format!(
-                        "SELECT {} FROM records WHERE site_code = {} AND record_id IN ({})",
+                        "INSERT INTO records ({}) SELECT s, r, h, $1, d, hr, m, lt, ab, sx, gm, p, c, b, w, l \
+                         FROM unnest($2::text[], $3::text[], $4::int8[], $5::text[], $6::int8[], \
+                         $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int8[], \
+                         $13::int8[], $14::text[], $15::text[], $16::text[]) \
+                         AS t(s, r, h, d, hr, m, lt, ab, sx, gm, p, c, b, w, l) {}",
                         RECORD_COLUMNS.join(", "),
-                        ph.next(),
-                        ph.list(chunk.len())
+                        records_upsert_tail()
                     );
-                    let mut q = sqlx::query(&sql).bind(*site);
-                    for id in chunk {
-                        q = q.bind(*id);
-                    }
-                    for row in q.fetch_all(&mut *tx).await? {
-                        let e = event_from_row(&row)?;
-                        existing.insert(e.record_key(), e);
-                    }
-                }
-            }
-            let plan = plan_batch(&existing, events);
-
-            // Records: one multi-row upsert per chunk.
-            let per_chunk = MAX_PARAMS / RECORD_COLUMNS.len();
-            let days: Vec<String> = plan.upserts.iter().map(|e| day_text(e.assault_date)).collect();
-            let tail = format!(
-                "ON CONFLICT (site_code, record_id) DO UPDATE SET {}",
-                RECORD_COLUMNS[2..]
-                    .iter()
-                    .map(|c| format!("{c} = excluded.{c}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            for (chunk, days) in plan.upserts.chunks(per_chunk).zip(days.chunks(per_chunk)) {
-                let sql = insert_sql(self.placeholders(), "records", &RECORD_COLUMNS, chunk.len(), &tail);
-                let mut q = sqlx::query(&sql);
-                for (e, day) in chunk.iter().zip(days) {
-                    q = q
-                        .bind(e.site_code.as_str())
-                        .bind(e.record_id.as_str())
-                        .bind(e.content_hash as i64)
+                    sqlx::query(&sql)
                         .bind(upload.as_str())
-                        .bind(day.as_str())
-                        .bind(e.assault_hour.map(i64::from))
-                        .bind(e.method.as_str())
-                        .bind(e.location_type.as_str())
-                        .bind(e.age_band.as_str())
-                        .bind(e.sex.as_str())
-                        .bind(e.geocode_method.as_str())
-                        .bind(e.precision_m.map(i64::from))
-                        .bind(e.cell.map(|c| cell_to_int(Some(c))))
-                        .bind(e.borough.as_deref())
-                        .bind(e.ward.as_deref())
-                        .bind(e.lsoa.as_deref());
+                        .bind(u.iter().map(|e| e.site_code.as_str()).collect::<Vec<_>>())
+                        .bind(u.iter().map(|e| e.record_id.as_str()).collect::<Vec<_>>())
+                        .bind(u.iter().map(|e| e.content_hash as i64).collect::<Vec<_>>())
+                        .bind(
+                            u.iter()
+                                .map(|e| day_text(e.assault_date))
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(
+                            u.iter()
+                                .map(|e| e.assault_hour.map(i64::from))
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(u.iter().map(|e| e.method.as_str()).collect::<Vec<_>>())
+                        .bind(
+                            u.iter()
+                                .map(|e| e.location_type.as_str())
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(u.iter().map(|e| e.age_band.as_str()).collect::<Vec<_>>())
+                        .bind(u.iter().map(|e| e.sex.as_str()).collect::<Vec<_>>())
+                        .bind(
+                            u.iter()
+                                .map(|e| e.geocode_method.as_str())
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(
+                            u.iter()
+                                .map(|e| e.precision_m.map(i64::from))
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(
+                            u.iter()
+                                .map(|e| e.cell.map(|c| cell_to_int(Some(c))))
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(u.iter().map(|e| e.borough.as_deref()).collect::<Vec<_>>())
+                        .bind(u.iter().map(|e| e.ward.as_deref()).collect::<Vec<_>>())
+                        .bind(u.iter().map(|e| e.lsoa.as_deref()).collect::<Vec<_>>())
+                        .execute(&mut *tx)
+                        .await?;
                 }
-                q.execute(&mut *tx).await?;
-            }
-
-            // Cube: the batch's net change per key, one upsert per chunk.
-            let mut cube_columns: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
-            let key_list = cube_columns.join(", ");
-            cube_columns.push("count");
-            let tail = format!("ON CONFLICT ({key_list}) DO UPDATE SET count = cube.count + excluded.count");
-            let per_chunk = MAX_PARAMS / cube_columns.len();
-            let days: Vec<String> = plan.deltas.iter().map(|(k, _)| day_text(k.day)).collect();
-            for (chunk, days) in plan.deltas.chunks(per_chunk).zip(days.chunks(per_chunk)) {
-                let sql = insert_sql(self.placeholders(), "cube", &cube_columns, chunk.len(), &tail);
-                let mut q = sqlx::query(&sql);
-                for ((k, delta), day) in chunk.iter().zip(days) {
-                    q = q
-                        .bind(day.as_str())
-                        .bind(k.hour.map_or(-1, i64::from))
-                        .bind(k.method.as_str())
-                        .bind(k.location_type.as_str())
-                        .bind(k.age_band.as_str())
-                        .bind(k.sex.as_str())
-                        .bind(k.site.as_str())
-                        .bind(k.location_status.as_str());
-                    for r in CellResolution::ALL {
-                        q = q.bind(cell_to_int(k.cell(r)));
-                    }
-                    q = q
-                        .bind(k.borough.as_deref().unwrap_or(""))
-                        .bind(k.ward.as_deref().unwrap_or(""))
-                        .bind(k.lsoa.as_deref().unwrap_or(""))
-                        .bind(*delta);
+                if !plan.deltas.is_empty() {
+                    let d = &plan.deltas;
+                    let text = |f: fn(&CubeKey) -> &str| {
+                        d.iter().map(|(k, _)| f(k)).collect::<Vec<&str>>()
+                    };
+                    let cell = |r: CellResolution| {
+                        d.iter()
+                            .map(|(k, _)| cell_to_int(k.cell(r)))
+                            .collect::<Vec<i64>>()
+                    };
+                    let columns = cube_columns();
+                    let sql = format!(
+                        "INSERT INTO cube ({}) SELECT * FROM unnest($1::text[], $2::int8[], \
+                         $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
+                         $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::text[], \
+                         $14::text[], $15::text[], $16::int8[]) {}",
+                        columns.join(", "),
+                        cube_upsert_tail()
+                    );
+                    let [r7, r8, r9, r10] = CellResolution::ALL;
+                    sqlx::query(&sql)
+                        .bind(d.iter().map(|(k, _)| day_text(k.day)).collect::<Vec<_>>())
+                        .bind(
+                            d.iter()
+                                .map(|(k, _)| k.hour.map_or(-1, i64::from))
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(text(|k| k.method.as_str()))
+                        .bind(text(|k| k.location_type.as_str()))
+                        .bind(text(|k| k.age_band.as_str()))
+                        .bind(text(|k| k.sex.as_str()))
+                        .bind(text(|k| k.site.as_str()))
+                        .bind(text(|k| k.location_status.as_str()))
+                        .bind(cell(r7))
+                        .bind(cell(r8))
+                        .bind(cell(r9))
+                        .bind(cell(r10))
+                        .bind(text(|k| k.borough.as_deref().unwrap_or("")))
+                        .bind(text(|k| k.ward.as_deref().unwrap_or("")))
+                        .bind(text(|k| k.lsoa.as_deref().unwrap_or("")))
+                        .bind(d.iter().map(|(_, n)| *n).collect::<Vec<i64>>())
+                        .execute(&mut *tx)
+                        .await?;
                 }
-                q.execute(&mut *tx).await?;
+                if plan.deltas.iter().any(|(_, d)| *d < 0) {
+                    sqlx::query("DELETE FROM cube WHERE count = 0")
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let o = plan.outcome;
+                sqlx::query(UPDATE_UPLOAD_COUNTS)
+                    .bind(o.accepted as i64)
+                    .bind(o.duplicates as i64)
+                    .bind(o.corrections as i64)
+                    .bind(upload.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(o)
             }
-            if plan.deltas.iter().any(|(_, d)| *d < 0) {
-                // Only a decrement can empty a key.
-                sqlx::query("DELETE FROM cube WHERE count = 0").execute(&mut *tx).await?;
-            }
-            let o = plan.outcome;
-            sqlx::query(
-                "UPDATE uploads SET accepted = accepted + $1, duplicates = duplicates + $2, \
-                 corrections = corrections + $3 WHERE id = $4",
-            )
-            .bind(o.accepted as i64)
-            .bind(o.duplicates as i64)
-            .bind(o.corrections as i64)
-            .bind(upload.as_str())
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(o)
-        })
+        }
     }
 
     /// Finishes an upload: stores the counts, the receipt and every row
@@ -939,81 +1274,126 @@ impl Store {
         Ok(query.fold(rows, disclosure))
     }
 
-    /// Compares the cube with a recount from the records table.
+    /// Compares the cube with a recount from the records table. The
+    /// comparison runs in the database, in one snapshot: the records are
+    /// counted into cube keys with a GROUP BY, next to the stored counts, and
+    /// only the keys that differ come back.
     pub async fn recount_check(&self) -> Result<CheckReport> {
-        let (records, stored) = on_db!(&self.db, pool => {
-            let mut records: Vec<Event> = Vec::new();
-            let sql = format!("SELECT {} FROM records", RECORD_COLUMNS.join(", "));
-            for row in sqlx::query(&sql).fetch_all(pool).await? {
-                records.push(event_from_row(&row)?);
-            }
-            let mut cube: Vec<(CubeKey, i64)> = Vec::new();
-            let cols: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
-            let sql = format!("SELECT {}, count FROM cube", cols.join(", "));
-            for row in sqlx::query(&sql).fetch_all(pool).await? {
-                let text = |i: usize| row.try_get::<String, _>(i);
-                let int = |i: usize| row.try_get::<i64, _>(i);
-                let opt = |s: String| (!s.is_empty()).then_some(s);
-                let day = text(0)?;
-                let hour = int(1)?;
-                let key = CubeKey {
-                    day: parse_day(&day, "cube.day")?,
-                    hour: (hour >= 0).then_some(hour as u8),
-                    method: parse_coded(&text(2)?, "cube.assault_method", AssaultMethod::parse)?,
-                    location_type: parse_coded(&text(3)?, "cube.location_type", LocationType::parse)?,
-                    age_band: parse_coded(&text(4)?, "cube.age_band", AgeBand::parse)?,
-                    sex: parse_coded(&text(5)?, "cube.sex", Sex::parse)?,
-                    site: text(6)?,
-                    location_status: parse_coded(&text(7)?, "cube.location_status", LocationStatus::parse)?,
-                    cells: [
-                        cell_from_int(int(8)?),
-                        cell_from_int(int(9)?),
-                        cell_from_int(int(10)?),
-                        cell_from_int(int(11)?),
-                    ],
-                    borough: opt(text(12)?),
-                    ward: opt(text(13)?),
-                    lsoa: opt(text(14)?),
-                };
-                cube.push((key, int(15)?));
-            }
-            (records, cube)
-        });
-        let recount = Cube::recount(&records);
-        let mut report = CheckReport {
-            records: records.len() as u64,
-            ..CheckReport::default()
+        let keys: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
+        let keys = keys.join(", ");
+        let compare = format!(
+            "SELECT {keys}, CAST(SUM(stored) AS BIGINT), CAST(SUM(recounted) AS BIGINT) FROM (\
+             SELECT {keys}, count AS stored, 0 AS recounted FROM cube \
+             UNION ALL SELECT {}, 0, 1 FROM records) AS u \
+             GROUP BY {keys} HAVING SUM(stored) <> SUM(recounted)",
+            recount_key_sql()
+        );
+        let totals = "SELECT (SELECT COUNT(*) FROM records), \
+             (SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM cube), \
+             (SELECT COUNT(*) FROM cube WHERE count <> 0)";
+        let begin = match self.db {
+            Db::Sqlite(_) => "BEGIN",
+            Db::Postgres(_) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
         };
-        let mut seen: HashMap<&CubeKey, i64> = HashMap::with_capacity(stored.len());
-        for (key, count) in &stored {
-            report.cube_total += count;
-            if *count != 0 {
-                report.cube_keys += 1;
-            }
-            *seen.entry(key).or_default() += count;
-        }
-        for (key, stored) in &seen {
-            let recounted = recount.get(key);
-            if *stored != recounted {
+        let mut report = on_db!(&self.db, pool => {
+            let mut tx = pool.begin_with(begin).await?;
+            let (records, cube_total, cube_keys): (i64, i64, i64) =
+                sqlx::query_as(totals).fetch_one(&mut *tx).await?;
+            let mut report = CheckReport {
+                records: records as u64,
+                cube_total,
+                cube_keys: cube_keys as u64,
+                mismatches: Vec::new(),
+            };
+            for row in sqlx::query(&compare).fetch_all(&mut *tx).await? {
+                let width = Column::ALL.len();
                 report.mismatches.push(Mismatch {
-                    key: (*key).clone(),
-                    stored: *stored,
-                    recounted,
+                    key: cube_key_from_row(&row)?,
+                    stored: row.try_get(width)?,
+                    recounted: row.try_get(width + 1)?,
                 });
             }
-        }
-        for (key, recounted) in recount.iter() {
-            if !seen.contains_key(key) {
-                report.mismatches.push(Mismatch {
-                    key: key.clone(),
-                    stored: 0,
-                    recounted,
-                });
-            }
-        }
+            tx.commit().await?;
+            report
+        });
         report.mismatches.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(report)
     }
+}
+
+/// The cube key of a records row, as SQL expressions over the records
+/// table, in [`Column::ALL`] order: what [`CubeKey::of`] computes. The cell
+/// at each resolution is the H3 parent, computed on the index's bits: the
+/// resolution field (bits 52-55) set to the resolution and every finer digit
+/// (3 bits each, the finest in the lowest bits) set to 7; none (0) when the
+/// stored cell is coarser.
+fn recount_key_sql() -> String {
+    let status = format!(
+        "CASE WHEN geocode_method = '{}' THEN '{}' \
+         WHEN cell IS NOT NULL OR borough IS NOT NULL OR ward IS NOT NULL OR lsoa IS NOT NULL \
+         THEN '{}' ELSE '{}' END",
+        GeocodeMethod::OutOfArea.as_str(),
+        LocationStatus::OutOfArea.as_str(),
+        LocationStatus::Resolved.as_str(),
+        LocationStatus::Unresolved.as_str(),
+    );
+    let clear_resolution = !(0xF_i64 << 52);
+    let mut exprs = vec![
+        "day".to_owned(),
+        "COALESCE(hour, -1)".to_owned(),
+        "assault_method".to_owned(),
+        "location_type".to_owned(),
+        "age_band".to_owned(),
+        "sex".to_owned(),
+        "site_code".to_owned(),
+        status,
+    ];
+    for r in CellResolution::ALL {
+        let r = i64::from(r.get());
+        let set = (r << 52) | ((1_i64 << (3 * (15 - r))) - 1);
+        exprs.push(format!(
+            "CASE WHEN cell IS NULL OR ((cell >> 52) & 15) < {r} THEN 0 \
+             ELSE ((cell & ({clear_resolution})) | {set}) END"
+        ));
+    }
+    for c in ["borough", "ward", "lsoa"] {
+        exprs.push(format!("COALESCE({c}, '')"));
+    }
+    exprs.join(", ")
+}
+
+/// Reads a cube key from a row whose first columns are the key columns in
+/// [`Column::ALL`] order. Works for both databases' rows.
+fn cube_key_from_row<R>(row: &R) -> Result<CubeKey>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let text = |i: usize| row.try_get::<String, _>(i);
+    let int = |i: usize| row.try_get::<i64, _>(i);
+    let opt = |s: String| (!s.is_empty()).then_some(s);
+    let hour = int(1)?;
+    Ok(CubeKey {
+        day: parse_day(&text(0)?, "cube.day")?,
+        hour: (hour >= 0).then_some(hour as u8),
+        method: parse_coded(&text(2)?, "cube.assault_method", AssaultMethod::parse)?,
+        location_type: parse_coded(&text(3)?, "cube.location_type", LocationType::parse)?,
+        age_band: parse_coded(&text(4)?, "cube.age_band", AgeBand::parse)?,
+        sex: parse_coded(&text(5)?, "cube.sex", Sex::parse)?,
+        site: text(6)?,
+        location_status: parse_coded(&text(7)?, "cube.location_status", LocationStatus::parse)?,
+        cells: [
+            cell_from_int(int(8)?),
+            cell_from_int(int(9)?),
+            cell_from_int(int(10)?),
+            cell_from_int(int(11)?),
+        ],
+        borough: opt(text(12)?),
+        ward: opt(text(13)?),
+        lsoa: opt(text(14)?),
+    })
 }
 
 /// Reads a records row (columns in [`RECORD_COLUMNS`] order) back into an

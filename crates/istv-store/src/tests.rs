@@ -143,7 +143,8 @@ async fn hand_counted_groups(store: Store) {
         BatchOutcome {
             accepted: 5,
             duplicates: 0,
-            corrections: 0
+            corrections: 0,
+            replaced_in_upload: 0
         }
     );
     assert_eq!(
@@ -229,7 +230,8 @@ async fn duplicates_and_corrections(store: Store) {
         BatchOutcome {
             accepted: 0,
             duplicates: 2,
-            corrections: 0
+            corrections: 0,
+            replaced_in_upload: 0
         }
     );
     assert_eq!(
@@ -257,7 +259,8 @@ async fn duplicates_and_corrections(store: Store) {
         BatchOutcome {
             accepted: 1,
             duplicates: 1,
-            corrections: 1
+            corrections: 1,
+            replaced_in_upload: 2
         }
     );
     assert_eq!(
@@ -468,7 +471,8 @@ async fn crash_between_batches_then_resend(store: Store) {
         BatchOutcome {
             accepted: 2_000,
             duplicates: 1_000,
-            corrections: 0
+            corrections: 0,
+            replaced_in_upload: 0
         }
     );
     assert_eq!(rows(&store, &[]).await, expect(&[("", 3_000)]));
@@ -710,4 +714,43 @@ async fn sqlite_apply_batch_throughput() {
     let check = std::time::Instant::now();
     assert_exact(&store).await;
     println!("recount check {:?}", check.elapsed());
+}
+
+/// The same measurement against PostgreSQL (a fresh database on the test
+/// server): `cargo test -p istv-store --release --lib -- --ignored
+/// --nocapture postgres_apply_batch_rate`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a test"]
+async fn postgres_apply_batch_rate() {
+    with_postgres(|store| async move {
+        let n: usize = std::env::var("ISTV_BENCH_EVENTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000);
+        let batch: usize = std::env::var("ISTV_BENCH_BATCH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(50_000);
+        let events = synthetic(n, 42, 0);
+        let id = store.begin_upload("RJ1", "csv").await.unwrap();
+        let start = std::time::Instant::now();
+        for chunk in events.chunks(batch) {
+            store.apply_batch(&id, chunk).await.unwrap();
+        }
+        let first = start.elapsed();
+        let start = std::time::Instant::now();
+        for chunk in events.chunks(batch) {
+            store.apply_batch(&id, chunk).await.unwrap();
+        }
+        let resend = start.elapsed();
+        println!(
+            "postgres: {n} events, batches of {batch}: new {:.0} events/s ({first:?}); re-sent {:.0} events/s ({resend:?})",
+            n as f64 / first.as_secs_f64(),
+            n as f64 / resend.as_secs_f64(),
+        );
+        let check = std::time::Instant::now();
+        assert_exact(&store).await;
+        println!("postgres recount check {:?}", check.elapsed());
+    })
+    .await;
 }

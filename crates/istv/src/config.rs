@@ -27,6 +27,10 @@ pub struct FileConfig {
     pub batch_rows: Option<usize>,
     /// See `istv serve --log-format`.
     pub log_format: Option<String>,
+    /// See `--h3-resolution`.
+    pub h3_resolution: Option<u8>,
+    /// See `--service-area`.
+    pub service_area: Option<String>,
 }
 
 impl FileConfig {
@@ -49,6 +53,50 @@ pub struct Common {
     pub data_dir: PathBuf,
     /// Store URL.
     pub database_url: String,
+    /// Geocoder settings.
+    pub geocoder: istv_geo::GeocoderConfig,
+}
+
+/// Geography flags, shared by every command that geocodes.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct GeoFlags {
+    /// Finest H3 resolution a record is placed in, 7-15 [default: 10].
+    #[arg(long, global = true, env = "ISTV_H3_RESOLUTION")]
+    pub h3_resolution: Option<u8>,
+    /// Service area as min_lat,min_lon,max_lat,max_lon; locations outside
+    /// are counted as out of area [default: Greater London plus about 5 km:
+    /// 51.23,-0.60,51.75,0.38].
+    #[arg(long, global = true, env = "ISTV_SERVICE_AREA")]
+    pub service_area: Option<String>,
+}
+
+fn geocoder_config(
+    flags: &GeoFlags,
+    file: &FileConfig,
+) -> anyhow::Result<istv_geo::GeocoderConfig> {
+    let mut config = istv_geo::GeocoderConfig::default();
+    if let Some(r) = flags.h3_resolution.or(file.h3_resolution) {
+        anyhow::ensure!((7..=15).contains(&r), "h3 resolution {r} is outside 7-15");
+        config.finest_resolution = istv_geo::Resolution::try_from(r).expect("checked range");
+    }
+    if let Some(area) = flags.service_area.as_ref().or(file.service_area.as_ref()) {
+        let v: Vec<f64> = area
+            .split(',')
+            .map(|x| x.trim().parse::<f64>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| anyhow::anyhow!("service area {area:?} is not four numbers"))?;
+        anyhow::ensure!(
+            v.len() == 4 && v[0] < v[2] && v[1] < v[3],
+            "service area {area:?} must be min_lat,min_lon,max_lat,max_lon with min below max"
+        );
+        config.service_area = istv_geo::ServiceArea {
+            min_lat: v[0],
+            min_lon: v[1],
+            max_lat: v[2],
+            max_lon: v[3],
+        };
+    }
+    Ok(config)
 }
 
 /// The default data directory.
@@ -59,18 +107,20 @@ impl Common {
     pub fn resolve(
         data_dir: Option<PathBuf>,
         database_url: Option<String>,
+        geo: &GeoFlags,
         file: &FileConfig,
-    ) -> Common {
+    ) -> anyhow::Result<Common> {
         let data_dir = data_dir
             .or_else(|| file.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let database_url = database_url
             .or_else(|| file.database_url.clone())
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("istv.db").display()));
-        Common {
+        Ok(Common {
             data_dir,
             database_url,
-        }
+            geocoder: geocoder_config(geo, file)?,
+        })
     }
 
     /// Where imported geography lives.
@@ -113,19 +163,49 @@ mod tests {
     fn flags_beat_file_beat_defaults() {
         let file: FileConfig =
             toml::from_str("data_dir = \"/srv/istv\"\nmax_body_bytes = 10").unwrap();
-        let c = Common::resolve(None, None, &file);
+        let none = GeoFlags::default();
+        let c = Common::resolve(None, None, &none, &file).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/srv/istv"));
         assert_eq!(c.database_url, "sqlite:///srv/istv/istv.db?mode=rwc");
         let c = Common::resolve(
             Some("/srv/other".into()),
             Some("postgres://h/db".into()),
+            &none,
             &file,
-        );
+        )
+        .unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/srv/other"));
         assert_eq!(c.database_url, "postgres://h/db");
-        let c = Common::resolve(None, None, &FileConfig::default());
+        let c = Common::resolve(None, None, &none, &FileConfig::default()).unwrap();
         assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert!(toml::from_str::<FileConfig>("listn = \"x\"").is_err());
+    }
+
+    #[test]
+    fn geography_settings_are_checked() {
+        let flags = GeoFlags {
+            h3_resolution: Some(9),
+            service_area: Some("51.0, -1.0, 52.0, 1.0".into()),
+        };
+        let c = Common::resolve(None, None, &flags, &FileConfig::default()).unwrap();
+        assert_eq!(u8::from(c.geocoder.finest_resolution), 9);
+        assert_eq!(c.geocoder.service_area.max_lat, 52.0);
+        for bad in [
+            GeoFlags {
+                h3_resolution: Some(6),
+                service_area: None,
+            },
+            GeoFlags {
+                h3_resolution: None,
+                service_area: Some("1,2,3".into()),
+            },
+            GeoFlags {
+                h3_resolution: None,
+                service_area: Some("52,0,51,1".into()),
+            },
+        ] {
+            assert!(Common::resolve(None, None, &bad, &FileConfig::default()).is_err());
+        }
     }
 
     #[test]

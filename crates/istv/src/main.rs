@@ -27,6 +27,8 @@ struct Cli {
     /// SQLite file in the data directory.
     #[arg(long, global = true, env = "ISTV_DATABASE_URL")]
     database_url: Option<String>,
+    #[command(flatten)]
+    geo: config::GeoFlags,
     #[command(subcommand)]
     command: Command,
 }
@@ -62,7 +64,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = config::FileConfig::load(cli.config.as_deref()).and_then(|file| {
-        let common = config::Common::resolve(cli.data_dir, cli.database_url, &file);
+        let common = config::Common::resolve(cli.data_dir, cli.database_url, &cli.geo, &file)?;
         match cli.command {
             Command::Validate(args) => cmd::validate::run(args),
             Command::Generate(args) => cmd::generate::run(args),

@@ -410,6 +410,9 @@ fn a_later_row_with_the_same_record_id_replaces_the_earlier() {
     assert_eq!(v.validate(&first).replaces, None);
     assert_eq!(v.validate(&other).replaces, None);
     assert_eq!(v.validate(&again).replaces, Some(3));
+    let mut untracked = Validator::new(now()).without_duplicate_tracking();
+    assert_eq!(untracked.validate(&first).replaces, None);
+    assert_eq!(untracked.validate(&again).replaces, None);
     // The same record_id at another site is another record.
     let mut elsewhere = row(&[(Field::SiteCode, "R1H12")]);
     elsewhere.row = 10;

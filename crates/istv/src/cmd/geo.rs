@@ -117,13 +117,18 @@ pub fn run(command: Command, common: &Common) -> anyhow::Result<ExitCode> {
             bar.finish_and_clear();
             eprintln!("imported {} places ({} distinct names)", s.places, s.names);
         }
-        Command::Locate { file, format } => return locate(&file, format, &dir),
+        Command::Locate { file, format } => return locate(&file, format, &dir, common.geocoder),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn locate(file: &Path, format: Option<Format>, dir: &Path) -> anyhow::Result<ExitCode> {
-    let geocoder = Geocoder::load(dir, GeocoderConfig::default())
+fn locate(
+    file: &Path,
+    format: Option<Format>,
+    dir: &Path,
+    config: GeocoderConfig,
+) -> anyhow::Result<ExitCode> {
+    let geocoder = Geocoder::load(dir, config)
         .with_context(|| format!("cannot load geography from {}", dir.display()))?;
     let mut feed = match Feed::open_path(file, format) {
         Ok(f) => f,

@@ -2,7 +2,7 @@
 
 use crate::config::{redact, Common, FileConfig};
 use anyhow::Context;
-use istv_geo::{AreaKind, Geocoder, GeocoderConfig};
+use istv_geo::{AreaKind, Geocoder};
 use istv_server::{AppState, ServerConfig};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -94,7 +94,7 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
         .build()?;
     runtime.block_on(async move {
         let started = std::time::Instant::now();
-        let geocoder = Geocoder::load(&common.geo_dir(), GeocoderConfig::default())
+        let geocoder = Geocoder::load(&common.geo_dir(), common.geocoder)
             .with_context(|| format!("cannot load geography from {}", common.geo_dir().display()))?;
         let layers: Vec<&str> = AreaKind::ALL
             .iter()
