@@ -479,3 +479,109 @@ fn serve_postgres() {
     let url = fresh_pg_database("istv_e2e");
     whole_journey(Some(&url));
 }
+
+/// A `record_id` repeated within one file: the later row wins, and the
+/// receipt counts it however the rows are split into store batches.
+fn repeats_within_one_file(database_url: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    import_boroughs(dir.path());
+    let token = add_site(dir.path(), database_url, "RJ122");
+    // Batches of two rows, so repeats fall both within and across batches.
+    let server = Server::start(
+        dir.path(),
+        database_url,
+        &["--suppress-below", "1", "--batch-rows", "2"],
+    );
+    let base = server.base.clone();
+    let mut file = HEADER.to_string();
+    // B1 three times (changed, then unchanged), B2 once, B3 twice unchanged.
+    file += &row(
+        "B1",
+        "2024-05-01T21:00",
+        "body_part",
+        "street",
+        Some(BRIXTON),
+        "20",
+        "male",
+    );
+    file += &row(
+        "B2",
+        "2024-05-02T21:00",
+        "body_part",
+        "street",
+        Some(PECKHAM),
+        "20",
+        "male",
+    );
+    file += &row(
+        "B1",
+        "2024-05-01T21:00",
+        "sharp_object",
+        "street",
+        Some(BRIXTON),
+        "20",
+        "male",
+    );
+    file += &row("B3", "2024-06-01T21:00", "firearm", "home", None, "", "");
+    file += &row(
+        "B1",
+        "2024-05-01T21:00",
+        "sharp_object",
+        "street",
+        Some(BRIXTON),
+        "20",
+        "male",
+    );
+    file += &row("B3", "2024-06-01T21:00", "firearm", "home", None, "", "");
+    let (status, r) = post_upload(&base, &token, "text/csv", file.as_bytes());
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(
+        (
+            r["rows"].clone(),
+            r["accepted"].clone(),
+            r["duplicates"].clone(),
+            r["corrections"].clone(),
+            r["replaced_in_file"].clone()
+        ),
+        (json!(6), json!(6), json!(2), json!(1), json!(3))
+    );
+    assert_eq!(
+        rows(&base, "group_by=month,assault_method"),
+        labels(&[
+            (&["2024-05", "sharp_object"], 1),
+            (&["2024-05", "body_part"], 1),
+            (&["2024-06", "firearm"], 1)
+        ])
+    );
+    // Sent again as a new upload: B1's first row differs from the stored
+    // (last) version, so it corrects it and the third row corrects it back;
+    // the same three rows as before repeat earlier rows of this upload.
+    let (_, again) = post_upload(&base, &token, "text/csv", file.as_bytes());
+    assert_eq!(
+        (
+            again["duplicates"].clone(),
+            again["corrections"].clone(),
+            again["replaced_in_file"].clone()
+        ),
+        (json!(4), json!(2), json!(3))
+    );
+    assert_eq!(
+        rows(&base, "group_by=assault_method"),
+        labels(&[
+            (&["sharp_object"], 1),
+            (&["body_part"], 1),
+            (&["firearm"], 1)
+        ])
+    );
+}
+
+#[test]
+fn repeats_within_one_file_sqlite() {
+    repeats_within_one_file(None);
+}
+
+#[test]
+fn repeats_within_one_file_postgres() {
+    let url = fresh_pg_database("istv_e2e_repeat");
+    repeats_within_one_file(Some(&url));
+}

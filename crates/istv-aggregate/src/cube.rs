@@ -277,8 +277,9 @@ impl BatchOutcome {
 pub struct BatchPlan {
     /// The counts.
     pub outcome: BatchOutcome,
-    /// The final state of every record the batch adds or changes, one per
-    /// record key, in first-seen order.
+    /// The final state of every record the batch sends (added, changed or
+    /// re-sent unchanged, so that it is stamped with the sending upload), one
+    /// per record key, in first-seen order.
     pub upserts: Vec<Event>,
     /// Net change per cube key, without zeros, in key order.
     pub deltas: Vec<(CubeKey, i64)>,
@@ -320,17 +321,19 @@ pub fn plan_batch_in_upload(
             outcome.replaced_in_upload += 1;
         }
         match current {
-            Some(old) if old.content_hash == event.content_hash => {
-                outcome.duplicates += 1;
-                continue;
-            }
+            // Still written, so the stored record names the upload that last
+            // sent it and a later repeat in the same upload is recognised.
+            Some(old) if old.content_hash == event.content_hash => outcome.duplicates += 1,
             Some(old) => {
                 outcome.corrections += 1;
                 *deltas.entry(CubeKey::of(old)).or_default() -= 1;
+                *deltas.entry(CubeKey::of(event)).or_default() += 1;
             }
-            None => outcome.accepted += 1,
+            None => {
+                outcome.accepted += 1;
+                *deltas.entry(CubeKey::of(event)).or_default() += 1;
+            }
         }
-        *deltas.entry(CubeKey::of(event)).or_default() += 1;
         match written_here {
             Some(i) => upserts[i] = event.clone(),
             None => {

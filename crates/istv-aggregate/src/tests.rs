@@ -295,52 +295,79 @@ fn plan_batch_handles_repeats_within_a_batch() {
     let plan = plan_batch(&stored, &[a2, a1.clone()]);
     assert_eq!(plan.outcome.corrections, 2);
     assert!(plan.deltas.is_empty());
+    assert_eq!(plan.upserts, vec![a1.clone()]);
+}
+
+#[test]
+fn an_unchanged_re_send_still_marks_the_record_as_sent_by_the_upload() {
+    let a1 = event("a", "2024-03-01", SOUTHWARK, 1);
+    let mut ledger = Ledger::new();
+    ledger.apply_in_upload("first", std::slice::from_ref(&a1));
+    // The second upload re-sends `a` unchanged in one batch and again in the
+    // next: the second time is a repeat within that upload.
+    let once = ledger.apply_in_upload("second", std::slice::from_ref(&a1));
+    let twice = ledger.apply_in_upload("second", std::slice::from_ref(&a1));
+    assert_eq!((once.duplicates, once.replaced_in_upload), (1, 0));
+    assert_eq!((twice.duplicates, twice.replaced_in_upload), (1, 1));
+    // Within one batch too, and no cube change either way.
+    let plan = plan_batch(
+        &[(a1.record_key(), a1.clone())].into_iter().collect(),
+        &[a1.clone(), a1.clone()],
+    );
+    assert_eq!(plan.outcome.duplicates, 2);
+    assert_eq!(plan.outcome.replaced_in_upload, 1);
+    assert!(plan.deltas.is_empty());
     assert_eq!(plan.upserts, vec![a1]);
 }
 
 // Property tests: the aggregation laws.
 
+/// A record (one of 12 ids at one of 3 sites) in one of 3 versions. The
+/// content is a function of the version, as a real content hash is of the
+/// content: the same version is an unchanged re-send, another a correction.
 fn arb_event() -> impl Strategy<Value = Event> {
-    (
-        0u8..12,
-        0u64..3,
-        0i64..60,
-        proptest::option::of(0u8..24),
-        0usize..AssaultMethod::ALL.len(),
-        0usize..AgeBand::ALL.len(),
-        0usize..4,
-        0u8..5,
-        (0usize..3, 0usize..3),
-    )
-        .prop_map(|(id, hash, day, hour, m, a, loc, res, (site, borough))| {
-            let cell = (loc < 3).then(|| {
-                let r = Resolution::try_from(6 + res).unwrap();
-                cell(51.45 + f64::from(loc as u8) * 0.02, -0.1, r)
-            });
-            Event {
-                site_code: ["RJ1", "RJ2", "RYJ"][site].into(),
-                record_id: format!("r{id}"),
-                content_hash: hash,
-                assault_date: NaiveDate::from_ymd_opt(2024, 2, 20).unwrap()
-                    + chrono::Duration::days(day),
-                assault_hour: hour,
-                method: AssaultMethod::ALL[m],
-                location_type: LocationType::ALL[(m + a) % LocationType::ALL.len()],
-                age_band: AgeBand::ALL[a],
-                sex: Sex::ALL[a % Sex::ALL.len()],
-                geocode_method: if loc == 3 {
-                    GeocodeMethod::Unresolved
-                } else {
-                    GeocodeMethod::Latlon
-                },
-                precision_m: cell.map(|_| 10),
-                cell,
-                borough: [None, Some(SOUTHWARK.to_owned()), Some(LAMBETH.to_owned())][borough]
-                    .clone(),
-                ward: None,
-                lsoa: None,
-            }
-        })
+    (0u8..12, 0u64..3, 0usize..3).prop_map(|(id, hash, site)| {
+        // SplitMix64 of (record, version) picks the content.
+        let mut z =
+            (u64::from(id) << 8 | hash << 4 | site as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let pick = |n: u64, shift: u32| ((z >> shift) % n) as usize;
+        let day = pick(60, 0) as i64;
+        let hour = (pick(25, 8) < 24).then(|| pick(25, 8) as u8);
+        let m = pick(AssaultMethod::ALL.len() as u64, 16);
+        let a = pick(AgeBand::ALL.len() as u64, 24);
+        let loc = pick(4, 32);
+        let res = pick(5, 40) as u8;
+        let borough = pick(3, 48);
+        let cell = (loc < 3).then(|| {
+            let r = Resolution::try_from(6 + res).unwrap();
+            cell(51.45 + f64::from(loc as u8) * 0.02, -0.1, r)
+        });
+        Event {
+            site_code: ["RJ1", "RJ2", "RYJ"][site].into(),
+            record_id: format!("r{id}"),
+            content_hash: hash,
+            assault_date: NaiveDate::from_ymd_opt(2024, 2, 20).unwrap()
+                + chrono::Duration::days(day),
+            assault_hour: hour,
+            method: AssaultMethod::ALL[m],
+            location_type: LocationType::ALL[(m + a) % LocationType::ALL.len()],
+            age_band: AgeBand::ALL[a],
+            sex: Sex::ALL[a % Sex::ALL.len()],
+            geocode_method: if loc == 3 {
+                GeocodeMethod::Unresolved
+            } else {
+                GeocodeMethod::Latlon
+            },
+            precision_m: cell.map(|_| 10),
+            cell,
+            borough: [None, Some(SOUTHWARK.to_owned()), Some(LAMBETH.to_owned())][borough].clone(),
+            ward: None,
+            lsoa: None,
+        }
+    })
 }
 
 fn arb_batches() -> impl Strategy<Value = Vec<Vec<Event>>> {

@@ -48,22 +48,14 @@ pub struct Receipt {
     pub errors: Vec<FieldError>,
     /// Row errors not listed in `errors`.
     pub errors_not_shown: u64,
-    /// Rows that replaced an earlier row of the same file with the same
-    /// `record_id` (the later row wins).
-    pub replaced_in_file: Vec<Replacement>,
+    /// Accepted rows whose `record_id` came earlier in the same upload: the
+    /// later row wins. Each is also counted in `duplicates` (same content)
+    /// or `corrections` (changed content).
+    pub replaced_in_file: u64,
     /// Why reading stopped early, when it did; rows before that point are
     /// accepted as counted.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
-}
-
-/// A row that replaced an earlier one of the same file.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
-pub struct Replacement {
-    /// The later row, which wins.
-    pub row: u64,
-    /// The earlier row it replaces.
-    pub replaces: u64,
 }
 
 fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
@@ -301,7 +293,11 @@ fn process(
             });
         }
     };
-    let mut validator = Validator::new(chrono::Utc::now()).for_site(site);
+    // The store counts rows repeated within the upload, so the validator need
+    // not remember every record id of a multi-million-row file.
+    let mut validator = Validator::new(chrono::Utc::now())
+        .for_site(site)
+        .without_duplicate_tracking();
     let mut receipt = empty_receipt(upload, site, None);
     let batch_rows = state.config().batch_rows.max(1);
     let mut batch = Vec::with_capacity(batch_rows);
@@ -317,6 +313,7 @@ fn process(
             m.store_write.observe(t.elapsed().as_secs_f64());
             receipt.duplicates += outcome.duplicates;
             receipt.corrections += outcome.corrections;
+            receipt.replaced_in_file += outcome.replaced_in_upload;
             m.duplicates.inc_by(outcome.duplicates);
             m.corrections.inc_by(outcome.corrections);
             batch.clear();
@@ -338,14 +335,6 @@ fn process(
             Some(record) => {
                 receipt.accepted += 1;
                 m.accepted.inc();
-                if let Some(earlier) = verdict.replaces {
-                    if receipt.replaced_in_file.len() < RECEIPT_ERROR_CAP {
-                        receipt.replaced_in_file.push(Replacement {
-                            row: verdict.row,
-                            replaces: earlier,
-                        });
-                    }
-                }
                 let event = istv_pipeline::geocode_stage(&geocoder, &record);
                 m.geocoded
                     .with_label_values(&[
@@ -393,7 +382,7 @@ fn empty_receipt(upload: &UploadId, site: &str, error: Option<String>) -> Receip
         corrections: 0,
         errors: Vec::new(),
         errors_not_shown: 0,
-        replaced_in_file: Vec::new(),
+        replaced_in_file: 0,
         error,
     }
 }

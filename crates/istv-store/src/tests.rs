@@ -65,8 +65,11 @@ pub(crate) fn synthetic(n: usize, seed: u64, hash_salt: u64) -> Vec<Event> {
             Event {
                 site_code: site.into(),
                 record_id: format!("{site}-{}", i / sites.len()),
+                // The content is a function of (i, seed), as a real hash is
+                // of the content.
                 content_hash: istv_aggregate::content_hash(&[
                     &i.to_string(),
+                    &seed.to_string(),
                     &hash_salt.to_string(),
                 ]),
                 assault_date: NaiveDate::from_ymd_opt(2023, 1, 1).unwrap()
