@@ -533,8 +533,28 @@ fn repeats_within_one_file(database_url: Option<&str>) {
         "male",
     );
     file += &row("B3", "2024-06-01T21:00", "firearm", "home", None, "", "");
+    let valid = file.clone();
+    // Three bad rows: their errors reach the store in two parts.
+    for id in ["X1", "X2", "X3"] {
+        file += &row(id, "2024-05-01T21:00", "knife", "street", None, "", "");
+    }
     let (status, r) = post_upload(&base, &token, "text/csv", file.as_bytes());
     assert_eq!(status, 200, "{r}");
+    assert_eq!(r["rejected"], 3);
+    let id = r["upload_id"].as_str().unwrap();
+    let errors: Value = serde_json::from_str(&authed_get(
+        &base,
+        &token,
+        &format!("/api/v1/uploads/{id}/errors"),
+    ))
+    .unwrap();
+    let error_rows: Vec<u64> = errors["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["row"].as_u64().unwrap())
+        .collect();
+    assert_eq!(error_rows, [7, 8, 9]);
     assert_eq!(
         (
             r["rows"].clone(),
@@ -543,7 +563,7 @@ fn repeats_within_one_file(database_url: Option<&str>) {
             r["corrections"].clone(),
             r["replaced_in_file"].clone()
         ),
-        (json!(6), json!(6), json!(2), json!(1), json!(3))
+        (json!(9), json!(6), json!(2), json!(1), json!(3))
     );
     assert_eq!(
         rows(&base, "group_by=month,assault_method"),
@@ -556,7 +576,7 @@ fn repeats_within_one_file(database_url: Option<&str>) {
     // Sent again as a new upload: B1's first row differs from the stored
     // (last) version, so it corrects it and the third row corrects it back;
     // the same three rows as before repeat earlier rows of this upload.
-    let (_, again) = post_upload(&base, &token, "text/csv", file.as_bytes());
+    let (_, again) = post_upload(&base, &token, "text/csv", valid.as_bytes());
     assert_eq!(
         (
             again["duplicates"].clone(),

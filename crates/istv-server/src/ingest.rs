@@ -303,22 +303,28 @@ fn process(
     let mut batch = Vec::with_capacity(batch_rows);
     let mut errors: Vec<RowError> = Vec::new();
     let geocoder = state.geocoder().clone();
-    let flush =
-        |batch: &mut Vec<istv_aggregate::Event>, receipt: &mut Receipt| -> Result<(), ApiError> {
-            if batch.is_empty() {
-                return Ok(());
-            }
-            let t = Instant::now();
-            let outcome = runtime.block_on(state.store().apply_batch(upload, batch))?;
-            m.store_write.observe(t.elapsed().as_secs_f64());
-            receipt.duplicates += outcome.duplicates;
-            receipt.corrections += outcome.corrections;
-            receipt.replaced_in_file += outcome.replaced_in_upload;
-            m.duplicates.inc_by(outcome.duplicates);
-            m.corrections.inc_by(outcome.corrections);
-            batch.clear();
-            Ok(())
-        };
+    // Errors go to the store with each batch, so memory stays flat however
+    // many rows a file gets wrong.
+    let flush = |batch: &mut Vec<istv_aggregate::Event>,
+                 errors: &mut Vec<RowError>,
+                 receipt: &mut Receipt|
+     -> Result<(), ApiError> {
+        runtime.block_on(state.store().add_errors(upload, errors))?;
+        errors.clear();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let t = Instant::now();
+        let outcome = runtime.block_on(state.store().apply_batch(upload, batch))?;
+        m.store_write.observe(t.elapsed().as_secs_f64());
+        receipt.duplicates += outcome.duplicates;
+        receipt.corrections += outcome.corrections;
+        receipt.replaced_in_file += outcome.replaced_in_upload;
+        m.duplicates.inc_by(outcome.duplicates);
+        m.corrections.inc_by(outcome.corrections);
+        batch.clear();
+        Ok(())
+    };
     loop {
         let raw = match feed.next() {
             None => break,
@@ -344,7 +350,7 @@ fn process(
                     .inc();
                 batch.push(event);
                 if batch.len() >= batch_rows {
-                    flush(&mut batch, &mut receipt)?;
+                    flush(&mut batch, &mut errors, &mut receipt)?;
                 }
             }
             None => {
@@ -363,11 +369,14 @@ fn process(
                         message: e.message,
                     });
                 }
+                if errors.len() >= batch_rows {
+                    flush(&mut batch, &mut errors, &mut receipt)?;
+                }
             }
         }
     }
-    flush(&mut batch, &mut receipt)?;
-    finish(state, runtime, upload, &receipt, &errors)?;
+    flush(&mut batch, &mut errors, &mut receipt)?;
+    finish(state, runtime, upload, &receipt, &[])?;
     Ok(receipt)
 }
 

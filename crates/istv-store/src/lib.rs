@@ -126,7 +126,7 @@ pub struct Completion<'a> {
     pub rejected: u64,
     /// The receipt returned to the uploader.
     pub receipt: &'a serde_json::Value,
-    /// Every row error, in row order.
+    /// The row errors not yet given to [`Store::add_errors`], in row order.
     pub errors: &'a [RowError],
 }
 
@@ -1058,10 +1058,55 @@ impl Store {
         }
     }
 
-    /// Finishes an upload: stores the counts, the receipt and every row
-    /// error, and marks it complete, in one transaction. Once this returns
-    /// the receipt may be given to the uploader.
+    /// Stores row errors of an open upload after those already stored, so
+    /// an uploader's errors need not be held in memory until the end.
+    pub async fn add_errors(&self, upload: &UploadId, errors: &[RowError]) -> Result<()> {
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let _guard = self.write_guard().await;
+        let begin = self.begin_sql();
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin_with(begin).await?;
+            let state: Option<(i64,)> = sqlx::query_as("SELECT completed FROM uploads WHERE id = $1")
+                .bind(upload.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            check_open(upload, state)?;
+            let (next,): (i64,) = sqlx::query_as(
+                "SELECT COALESCE(MAX(seq) + 1, 0) FROM upload_errors WHERE upload_id = $1",
+            )
+            .bind(upload.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+            const COLS: [&str; 6] = ["upload_id", "seq", "row_number", "field", "code", "message"];
+            let per_chunk = MAX_PARAMS / COLS.len();
+            for (n, chunk) in errors.chunks(per_chunk).enumerate() {
+                let sql = insert_sql(self.placeholders(), "upload_errors", &COLS, chunk.len(), "");
+                let mut q = sqlx::query(&sql);
+                let base = next + (n * per_chunk) as i64;
+                for (i, e) in chunk.iter().enumerate() {
+                    q = q
+                        .bind(upload.as_str())
+                        .bind(base + i as i64)
+                        .bind(e.row as i64)
+                        .bind(e.field.as_deref())
+                        .bind(e.code.as_str())
+                        .bind(e.message.as_str());
+                }
+                q.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Finishes an upload: stores the remaining row errors (after any given
+    /// to [`Store::add_errors`]), then the counts and the receipt, and marks
+    /// it complete. Once this returns the receipt may be given to the
+    /// uploader.
     pub async fn finish_upload(&self, upload: &UploadId, done: Completion<'_>) -> Result<()> {
+        self.add_errors(upload, done.errors).await?;
         let receipt = done.receipt.to_string();
         let now = now_text();
         let _guard = self.write_guard().await;
@@ -1072,27 +1117,7 @@ impl Store {
                 .bind(upload.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
-            match state {
-                None => return Err(StoreError::NoSuchUpload(upload.to_string())),
-                Some((c,)) if c != 0 => return Err(StoreError::UploadFinished(upload.to_string())),
-                Some(_) => {}
-            }
-            const COLS: [&str; 6] = ["upload_id", "seq", "row_number", "field", "code", "message"];
-            for (n, chunk) in done.errors.chunks(MAX_PARAMS / COLS.len()).enumerate() {
-                let sql = insert_sql(self.placeholders(), "upload_errors", &COLS, chunk.len(), "");
-                let mut q = sqlx::query(&sql);
-                let base = n * (MAX_PARAMS / COLS.len());
-                for (i, e) in chunk.iter().enumerate() {
-                    q = q
-                        .bind(upload.as_str())
-                        .bind((base + i) as i64)
-                        .bind(e.row as i64)
-                        .bind(e.field.as_deref())
-                        .bind(e.code.as_str())
-                        .bind(e.message.as_str());
-                }
-                q.execute(&mut *tx).await?;
-            }
+            check_open(upload, state)?;
             sqlx::query(
                 "UPDATE uploads SET rows = $1, rejected = $2, receipt = $3, completed = 1, \
                  completed_at = $4 WHERE id = $5",

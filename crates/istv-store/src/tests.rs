@@ -346,6 +346,10 @@ async fn uploads_and_errors(store: Store) {
         })
         .collect();
     let receipt = serde_json::json!({ "upload_id": id.to_string(), "accepted": 5 });
+    // Errors arrive in parts: two while reading, the rest at the end.
+    store.add_errors(&id, &errors[..1]).await.unwrap();
+    store.add_errors(&id, &errors[1..2]).await.unwrap();
+    store.add_errors(&id, &[]).await.unwrap();
     store
         .finish_upload(
             &id,
@@ -353,7 +357,7 @@ async fn uploads_and_errors(store: Store) {
                 rows: 13,
                 rejected: 7,
                 receipt: &receipt,
-                errors: &errors,
+                errors: &errors[2..],
             },
         )
         .await
@@ -376,6 +380,10 @@ async fn uploads_and_errors(store: Store) {
     assert_eq!(store.upload_errors(&id, 0, 100).await.unwrap(), errors);
     assert_eq!(store.upload_errors(&id, 5, 100).await.unwrap(), errors[5..]);
     assert_eq!(store.upload_errors(&id, 2, 2).await.unwrap(), errors[2..4]);
+    assert!(matches!(
+        store.add_errors(&id, &errors).await,
+        Err(StoreError::UploadFinished(_))
+    ));
     assert!(matches!(
         store.apply_batch(&id, &five()).await,
         Err(StoreError::UploadFinished(_))
