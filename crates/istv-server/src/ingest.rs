@@ -300,31 +300,63 @@ fn process(
         .without_duplicate_tracking();
     let mut receipt = empty_receipt(upload, site, None);
     let batch_rows = state.config().batch_rows.max(1);
-    let mut batch = Vec::with_capacity(batch_rows);
-    let mut errors: Vec<RowError> = Vec::new();
     let geocoder = state.geocoder().clone();
-    // Errors go to the store with each batch, so memory stays flat however
-    // many rows a file gets wrong.
-    let flush = |batch: &mut Vec<istv_aggregate::Event>,
-                 errors: &mut Vec<RowError>,
-                 receipt: &mut Receipt|
-     -> Result<(), ApiError> {
-        runtime.block_on(state.store().add_errors(upload, errors))?;
-        errors.clear();
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let t = Instant::now();
-        let outcome = runtime.block_on(state.store().apply_batch(upload, batch))?;
-        m.store_write.observe(t.elapsed().as_secs_f64());
-        receipt.duplicates += outcome.duplicates;
-        receipt.corrections += outcome.corrections;
-        receipt.replaced_in_file += outcome.replaced_in_upload;
-        m.duplicates.inc_by(outcome.duplicates);
-        m.corrections.inc_by(outcome.corrections);
-        batch.clear();
-        Ok(())
-    };
+    // The store writes one batch while this thread reads, validates and
+    // geocodes the next: the two stages overlap on two cores. The channel
+    // holds one batch, so at most three are in memory. Errors travel with
+    // the batches, so memory stays flat however many rows a file gets wrong.
+    let (to_writer, from_reader) = std::sync::mpsc::sync_channel::<Batch>(1);
+    let span = tracing::Span::current();
+    let written = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let _enter = span.enter();
+            write_batches(from_reader, upload, state, runtime)
+        });
+        let read = read_batches(
+            &mut feed,
+            &mut validator,
+            &geocoder,
+            batch_rows,
+            &mut receipt,
+            &to_writer,
+            m,
+        );
+        // Closing the channel lets the writer finish what it has.
+        drop(to_writer);
+        let written = writer
+            .join()
+            .map_err(|_| ApiError::Internal("the store writer failed".into()))?;
+        // A writer error explains a reader stopped by a closed channel.
+        let written = written?;
+        read.map(|()| written)
+    })?;
+    receipt.duplicates = written.duplicates;
+    receipt.corrections = written.corrections;
+    receipt.replaced_in_file = written.replaced_in_upload;
+    finish(state, runtime, upload, &receipt, &[])?;
+    Ok(receipt)
+}
+
+/// Valid rows as events, and the row errors read with them.
+#[derive(Default)]
+struct Batch {
+    events: Vec<istv_aggregate::Event>,
+    errors: Vec<RowError>,
+}
+
+/// Reads, validates and geocodes the feed, counting rows into `receipt` and
+/// sending batches to the writer. Fails only when the writer has stopped.
+fn read_batches(
+    feed: &mut Feed,
+    validator: &mut Validator,
+    geocoder: &istv_geo::Geocoder,
+    batch_rows: usize,
+    receipt: &mut Receipt,
+    to_writer: &std::sync::mpsc::SyncSender<Batch>,
+    m: &crate::metrics::Metrics,
+) -> Result<(), ApiError> {
+    let stopped = || ApiError::Internal("the store writer stopped".into());
+    let mut batch = Batch::default();
     loop {
         let raw = match feed.next() {
             None => break,
@@ -341,17 +373,14 @@ fn process(
             Some(record) => {
                 receipt.accepted += 1;
                 m.accepted.inc();
-                let event = istv_pipeline::geocode_stage(&geocoder, &record);
+                let event = istv_pipeline::geocode_stage(geocoder, &record);
                 m.geocoded
                     .with_label_values(&[
                         event.geocode_method.as_str(),
                         event.location_status().as_str(),
                     ])
                     .inc();
-                batch.push(event);
-                if batch.len() >= batch_rows {
-                    flush(&mut batch, &mut errors, &mut receipt)?;
-                }
+                batch.events.push(event);
             }
             None => {
                 receipt.rejected += 1;
@@ -362,22 +391,47 @@ fn process(
                     } else {
                         receipt.errors_not_shown += 1;
                     }
-                    errors.push(RowError {
+                    batch.errors.push(RowError {
                         row: e.row,
                         field: e.field,
                         code: e.code.as_str().to_string(),
                         message: e.message,
                     });
                 }
-                if errors.len() >= batch_rows {
-                    flush(&mut batch, &mut errors, &mut receipt)?;
-                }
             }
         }
+        if batch.events.len() >= batch_rows || batch.errors.len() >= batch_rows {
+            to_writer
+                .send(std::mem::take(&mut batch))
+                .map_err(|_| stopped())?;
+        }
     }
-    flush(&mut batch, &mut errors, &mut receipt)?;
-    finish(state, runtime, upload, &receipt, &[])?;
-    Ok(receipt)
+    to_writer.send(batch).map_err(|_| stopped())
+}
+
+/// Writes batches to the store until the reader is done, each batch's
+/// errors first; returns the store's counts over all of them.
+fn write_batches(
+    from_reader: std::sync::mpsc::Receiver<Batch>,
+    upload: &UploadId,
+    state: &AppState,
+    runtime: &tokio::runtime::Handle,
+) -> Result<istv_aggregate::BatchOutcome, ApiError> {
+    let m = state.metrics();
+    let mut total = istv_aggregate::BatchOutcome::default();
+    for batch in from_reader {
+        runtime.block_on(state.store().add_errors(upload, &batch.errors))?;
+        if batch.events.is_empty() {
+            continue;
+        }
+        let t = Instant::now();
+        let outcome = runtime.block_on(state.store().apply_batch(upload, &batch.events))?;
+        m.store_write.observe(t.elapsed().as_secs_f64());
+        m.duplicates.inc_by(outcome.duplicates);
+        m.corrections.inc_by(outcome.corrections);
+        total.add(outcome);
+    }
+    Ok(total)
 }
 
 fn empty_receipt(upload: &UploadId, site: &str, error: Option<String>) -> Receipt {

@@ -844,16 +844,21 @@ impl Store {
                     }
                 }
                 let plan = plan_batch_in_upload(&stored.existing, &stored.same_upload, events);
+                // json_each gives each row array as text, and every `->>` on
+                // it would print it anew; materialised once per row, the
+                // text is parsed once and SQLite's JSON cache serves the
+                // other lookups.
                 if !plan.upserts.is_empty() {
                     let select: Vec<String> = (0..RECORD_COLUMNS.len())
                         .map(|i| match i {
-                            0..=2 => format!("value ->> {i}"),
+                            0..=2 => format!("v ->> {i}"),
                             3 => "?1".to_owned(),
-                            _ => format!("value ->> {}", i - 1),
+                            _ => format!("v ->> {}", i - 1),
                         })
                         .collect();
                     let sql = format!(
-                        "INSERT INTO records ({}) SELECT {} FROM json_each(?2) WHERE true {}",
+                        "WITH t(v) AS MATERIALIZED (SELECT value FROM json_each(?2)) \
+                         INSERT INTO records ({}) SELECT {} FROM t WHERE true {}",
                         RECORD_COLUMNS.join(", "),
                         select.join(", "),
                         records_upsert_tail()
@@ -866,11 +871,11 @@ impl Store {
                 }
                 if !plan.deltas.is_empty() {
                     let columns = cube_columns();
-                    let select: Vec<String> = (0..columns.len())
-                        .map(|i| format!("value ->> {i}"))
-                        .collect();
+                    let select: Vec<String> =
+                        (0..columns.len()).map(|i| format!("v ->> {i}")).collect();
                     let sql = format!(
-                        "INSERT INTO cube ({}) SELECT {} FROM json_each(?1) WHERE true {}",
+                        "WITH t(v) AS MATERIALIZED (SELECT value FROM json_each(?1)) \
+                         INSERT INTO cube ({}) SELECT {} FROM t WHERE true {}",
                         columns.join(", "),
                         select.join(", "),
                         cube_upsert_tail()
