@@ -133,6 +133,30 @@ fn locate_reports_method_precision_cell_and_areas() {
     let summary = stderr(&o);
     assert!(summary.contains("9 rows"), "{summary}");
     assert!(summary.contains("unresolved"), "{summary}");
+
+    // A service area around Manchester only, and a finer resolution: the
+    // Bromley point is now out of area and Manchester is placed at res 11.
+    let o = istv(dir.path())
+        .args(["geo", "locate", "--service-area", "53.3,-2.4,53.6,-2.1"])
+        .args(["--h3-resolution", "11"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<Vec<String>> = stdout(&o)
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert_eq!(rows[1][2], "out_of_area");
+    assert_eq!(rows[8][2], "latlon");
+    assert_eq!(res(&rows[8][4]), 11);
+    let o = istv(dir.path())
+        .args(["geo", "locate", "--h3-resolution", "6"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("outside 7-15"), "{}", stderr(&o));
 }
 
 #[test]
