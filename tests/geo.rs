@@ -32,6 +32,27 @@ fn postcode_row(postcode: &str) -> (String, String, String, String, String) {
     )
 }
 
+/// `istv geo locate` with extra flags: the CSV rows split into fields, and
+/// the summary.
+fn locate(
+    dir: &std::path::Path,
+    flags: &[&str],
+    feed: &std::path::Path,
+) -> (Vec<Vec<String>>, String) {
+    let o = istv(dir)
+        .args(["geo", "locate"])
+        .args(flags)
+        .arg(feed)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = stdout(&o)
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    (rows, stderr(&o))
+}
+
 #[test]
 fn locate_reports_method_precision_cell_and_areas() {
     let dir = tempfile::tempdir().unwrap();
@@ -84,16 +105,7 @@ fn locate_reports_method_precision_cell_and_areas() {
          RJ122,r9,2024-01-01,knife,street,,,,,,\n"
     );
     let path = file(dir.path(), "feed.csv", feed);
-    let o = istv(dir.path())
-        .args(["geo", "locate"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let rows: Vec<Vec<String>> = stdout(&o)
-        .lines()
-        .map(|l| l.split(',').map(str::to_string).collect())
-        .collect();
+    let (rows, summary) = locate(dir.path(), &[], &path);
     assert_eq!(
         rows[0].join(","),
         "row,record_id,method,precision_m,cell,borough_code,ward_code,lsoa_code"
@@ -130,23 +142,21 @@ fn locate_reports_method_precision_cell_and_areas() {
     };
     assert!(res(cell(4)) < res(cell(3)) && res(cell(3)) <= res(cell(1)));
     assert!(res(cell(5)) < res(cell(4)));
-    let summary = stderr(&o);
     assert!(summary.contains("9 rows"), "{summary}");
     assert!(summary.contains("unresolved"), "{summary}");
 
     // A service area around Manchester only, and a finer resolution: the
     // Bromley point is now out of area and Manchester is placed at res 11.
-    let o = istv(dir.path())
-        .args(["geo", "locate", "--service-area", "53.3,-2.4,53.6,-2.1"])
-        .args(["--h3-resolution", "11"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let rows: Vec<Vec<String>> = stdout(&o)
-        .lines()
-        .map(|l| l.split(',').map(str::to_string).collect())
-        .collect();
+    let (rows, _) = locate(
+        dir.path(),
+        &[
+            "--service-area",
+            "53.3,-2.4,53.6,-2.1",
+            "--h3-resolution",
+            "11",
+        ],
+        &path,
+    );
     assert_eq!(rows[1][2], "out_of_area");
     assert_eq!(rows[8][2], "latlon");
     assert_eq!(res(&rows[8][4]), 11);

@@ -225,6 +225,29 @@ macro_rules! on_db {
     };
 }
 
+/// The end of a batch's transaction on either database: drop the keys a
+/// correction emptied (only a decrement can), add the batch's counts to its
+/// upload, commit.
+macro_rules! finish_batch {
+    ($tx:ident, $plan:ident, $upload:ident) => {{
+        if $plan.deltas.iter().any(|(_, d)| *d < 0) {
+            sqlx::query("DELETE FROM cube WHERE count = 0")
+                .execute(&mut *$tx)
+                .await?;
+        }
+        let o = $plan.outcome;
+        sqlx::query(UPDATE_UPLOAD_COUNTS)
+            .bind(o.accepted as i64)
+            .bind(o.duplicates as i64)
+            .bind(o.corrections as i64)
+            .bind($upload.as_str())
+            .execute(&mut *$tx)
+            .await?;
+        $tx.commit().await?;
+        Ok(o)
+    }};
+}
+
 /// SQLite allows 32766 bound parameters per statement, PostgreSQL 65535.
 const MAX_PARAMS: usize = 32_000;
 
@@ -885,22 +908,7 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                if plan.deltas.iter().any(|(_, d)| *d < 0) {
-                    // Only a decrement can empty a key.
-                    sqlx::query("DELETE FROM cube WHERE count = 0")
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                let o = plan.outcome;
-                sqlx::query(UPDATE_UPLOAD_COUNTS)
-                    .bind(o.accepted as i64)
-                    .bind(o.duplicates as i64)
-                    .bind(o.corrections as i64)
-                    .bind(upload.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(o)
+                finish_batch!(tx, plan, upload)
             }
             Db::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
@@ -1044,21 +1052,7 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                if plan.deltas.iter().any(|(_, d)| *d < 0) {
-                    sqlx::query("DELETE FROM cube WHERE count = 0")
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                let o = plan.outcome;
-                sqlx::query(UPDATE_UPLOAD_COUNTS)
-                    .bind(o.accepted as i64)
-                    .bind(o.duplicates as i64)
-                    .bind(o.corrections as i64)
-                    .bind(upload.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(o)
+                finish_batch!(tx, plan, upload)
             }
         }
     }

@@ -689,42 +689,48 @@ async fn unsupported_urls_are_refused_without_echoing_them() {
     );
 }
 
+/// Prints `apply_batch` throughput for new and re-sent events, then checks
+/// the store is exact. Sizes from ISTV_BENCH_EVENTS and ISTV_BENCH_BATCH.
+async fn measure_apply_batch(store: &Store, label: &str) {
+    let setting = |name: &str, default: usize| -> usize {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let n = setting("ISTV_BENCH_EVENTS", 1_000_000);
+    let batch = setting("ISTV_BENCH_BATCH", 50_000);
+    let events = synthetic(n, 42, 0);
+    let id = store.begin_upload("RJ1", "csv").await.unwrap();
+    let mut rates = Vec::new();
+    for _pass in ["new", "re-sent"] {
+        let start = std::time::Instant::now();
+        for chunk in events.chunks(batch) {
+            store.apply_batch(&id, chunk).await.unwrap();
+        }
+        rates.push(start.elapsed());
+    }
+    println!(
+        "{label}: {n} events, batches of {batch}: new {:.0} events/s ({:?}); re-sent {:.0} events/s ({:?})",
+        n as f64 / rates[0].as_secs_f64(),
+        rates[0],
+        n as f64 / rates[1].as_secs_f64(),
+        rates[1],
+    );
+    let check = std::time::Instant::now();
+    assert_exact(store).await;
+    println!("{label}: recount check {:?}", check.elapsed());
+}
+
 /// Throughput of `apply_batch` into SQLite:
 /// `cargo test -p istv-store --release -- --ignored --nocapture throughput`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a test"]
 async fn sqlite_apply_batch_throughput() {
-    let n: usize = std::env::var("ISTV_BENCH_EVENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let batch: usize = std::env::var("ISTV_BENCH_BATCH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50_000);
-    let events = synthetic(n, 42, 0);
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("istv.db").display());
     let store = Store::connect(&url).await.unwrap();
-    let id = store.begin_upload("RJ1", "csv").await.unwrap();
-    let start = std::time::Instant::now();
-    for chunk in events.chunks(batch) {
-        store.apply_batch(&id, chunk).await.unwrap();
-    }
-    let first = start.elapsed();
-    let start = std::time::Instant::now();
-    for chunk in events.chunks(batch) {
-        store.apply_batch(&id, chunk).await.unwrap();
-    }
-    let resend = start.elapsed();
-    println!(
-        "{n} events, batches of {batch}: new {:.0} events/s ({first:?}); re-sent {:.0} events/s ({resend:?})",
-        n as f64 / first.as_secs_f64(),
-        n as f64 / resend.as_secs_f64(),
-    );
-    let check = std::time::Instant::now();
-    assert_exact(&store).await;
-    println!("recount check {:?}", check.elapsed());
+    measure_apply_batch(&store, "sqlite").await;
 }
 
 /// The same measurement against PostgreSQL (a fresh database on the test
@@ -733,35 +739,5 @@ async fn sqlite_apply_batch_throughput() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a test"]
 async fn postgres_apply_batch_rate() {
-    with_postgres(|store| async move {
-        let n: usize = std::env::var("ISTV_BENCH_EVENTS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1_000_000);
-        let batch: usize = std::env::var("ISTV_BENCH_BATCH")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(50_000);
-        let events = synthetic(n, 42, 0);
-        let id = store.begin_upload("RJ1", "csv").await.unwrap();
-        let start = std::time::Instant::now();
-        for chunk in events.chunks(batch) {
-            store.apply_batch(&id, chunk).await.unwrap();
-        }
-        let first = start.elapsed();
-        let start = std::time::Instant::now();
-        for chunk in events.chunks(batch) {
-            store.apply_batch(&id, chunk).await.unwrap();
-        }
-        let resend = start.elapsed();
-        println!(
-            "postgres: {n} events, batches of {batch}: new {:.0} events/s ({first:?}); re-sent {:.0} events/s ({resend:?})",
-            n as f64 / first.as_secs_f64(),
-            n as f64 / resend.as_secs_f64(),
-        );
-        let check = std::time::Instant::now();
-        assert_exact(&store).await;
-        println!("postgres recount check {:?}", check.elapsed());
-    })
-    .await;
+    with_postgres(|store| async move { measure_apply_batch(&store, "postgres").await }).await;
 }
