@@ -203,3 +203,61 @@ fn kill_9_loses_no_acknowledged_row_and_resending_never_double_counts() {
     let o = istv(dir.path()).arg("check").output().unwrap();
     assert!(o.status.success(), "{}", stdout(&o));
 }
+
+/// SIGTERM while an upload is being read: the server stops taking new work
+/// but lets the upload finish, sends its receipt, and exits cleanly; every
+/// row of the receipt is in the store.
+#[test]
+fn sigterm_lets_an_upload_in_flight_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = add_site(dir.path(), None, "RJ122");
+    let feed = dir.path().join("feed.csv");
+    let rows = 100_000u64;
+    let o = istv(dir.path())
+        .args(["generate", "--site", "RJ122", "--seed", "5"])
+        .args(["--from", "2024-01-01", "--to", "2024-06-30"])
+        .args(["--records", &rows.to_string(), "-o"])
+        .arg(&feed)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&feed).unwrap();
+    // Small batches, so the upload spans many store commits.
+    let server = Server::start(dir.path(), None, &["--batch-rows", "500"]);
+    let base = server.base.clone();
+    let upload = {
+        let base = base.clone();
+        std::thread::spawn(move || post_upload(&base, &token, "text/csv", &bytes))
+    };
+    // Wait until the server has read some rows of it.
+    let received = |metrics: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("istv_records_received_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while received(&get(&format!("{base}/metrics")).1) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!upload.is_finished(), "the upload must still be in flight");
+    let status = server.terminate();
+    assert!(status.success(), "clean exit after draining: {status:?}");
+    let (code, receipt) = upload.join().unwrap();
+    assert_eq!(code, 200, "{receipt}");
+    assert_eq!(receipt["rows"], rows);
+    assert_eq!(receipt["accepted"], rows);
+    // The store holds exactly the receipt's rows, and the aggregates agree.
+    let o = istv(dir.path()).arg("check").output().unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("records: {rows};")),
+        "{}",
+        stdout(&o)
+    );
+}
