@@ -4,70 +4,9 @@ use chrono::NaiveDate;
 use h3o::CellIndex;
 use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
 
-/// How the geocoder placed the incident. The names are stable: they are stored
-/// and published.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum GeocodeMethod {
-    /// From a WGS84 latitude and longitude.
-    Latlon,
-    /// From a British National Grid easting and northing.
-    Grid,
-    /// From a full postcode.
-    PostcodeUnit,
-    /// From a postcode sector (e.g. `SE1 7`).
-    PostcodeSector,
-    /// From a postcode district (e.g. `SE1`).
-    PostcodeDistrict,
-    /// From a postcode found in the free-text description.
-    TextPostcode,
-    /// From a place name found in the free-text description.
-    Gazetteer,
-    /// Placed, but outside the area served.
-    OutOfArea,
-    /// Not placed.
-    Unresolved,
-}
-
-impl GeocodeMethod {
-    /// Every method.
-    pub const ALL: [GeocodeMethod; 9] = [
-        GeocodeMethod::Latlon,
-        GeocodeMethod::Grid,
-        GeocodeMethod::PostcodeUnit,
-        GeocodeMethod::PostcodeSector,
-        GeocodeMethod::PostcodeDistrict,
-        GeocodeMethod::TextPostcode,
-        GeocodeMethod::Gazetteer,
-        GeocodeMethod::OutOfArea,
-        GeocodeMethod::Unresolved,
-    ];
-
-    /// The stable name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            GeocodeMethod::Latlon => "latlon",
-            GeocodeMethod::Grid => "grid",
-            GeocodeMethod::PostcodeUnit => "postcode_unit",
-            GeocodeMethod::PostcodeSector => "postcode_sector",
-            GeocodeMethod::PostcodeDistrict => "postcode_district",
-            GeocodeMethod::TextPostcode => "text_postcode",
-            GeocodeMethod::Gazetteer => "gazetteer",
-            GeocodeMethod::OutOfArea => "out_of_area",
-            GeocodeMethod::Unresolved => "unresolved",
-        }
-    }
-
-    /// The method with this exact name.
-    pub fn parse(name: &str) -> Option<GeocodeMethod> {
-        GeocodeMethod::ALL.into_iter().find(|m| m.as_str() == name)
-    }
-}
-
-impl std::fmt::Display for GeocodeMethod {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// How the geocoder placed the incident: the geocoding stage's own type, so
+/// an event carries it unconverted. Its names are stored and published.
+pub use istv_geo::GeocodeMethod;
 
 /// Whether the incident was placed in the area served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -229,11 +168,11 @@ mod tests {
     #[test]
     fn names_round_trip() {
         for m in GeocodeMethod::ALL {
-            assert_eq!(GeocodeMethod::parse(m.as_str()), Some(m));
+            assert_eq!(GeocodeMethod::from_name(m.as_str()), Some(m));
         }
         for s in LocationStatus::ALL {
             assert_eq!(LocationStatus::parse(s.as_str()), Some(s));
         }
-        assert_eq!(GeocodeMethod::parse("LATLON"), None);
+        assert_eq!(GeocodeMethod::from_name("LATLON"), None);
     }
 }

@@ -359,7 +359,7 @@ fn arb_event() -> impl Strategy<Value = Event> {
             geocode_method: if loc == 3 {
                 GeocodeMethod::Unresolved
             } else {
-                GeocodeMethod::Latlon
+                GeocodeMethod::LatLon
             },
             precision_m: cell.map(|_| 10),
             cell,

@@ -9,7 +9,7 @@
 //! 3. aggregate: the resulting [`Event`] is what the store counts.
 #![warn(missing_docs)]
 
-use istv_aggregate::{Event, GeocodeMethod};
+use istv_aggregate::Event;
 use istv_core::Attendance;
 use istv_geo::{Geocode, Geocoder, LocationInput};
 
@@ -69,8 +69,7 @@ pub fn to_event(a: &Attendance, g: &Geocode) -> Event {
         location_type: a.assault_location_type,
         age_band: a.age_band(),
         sex: a.sex(),
-        geocode_method: GeocodeMethod::parse(g.method.as_str())
-            .expect("the geocoder and the store name methods alike"),
+        geocode_method: g.method,
         precision_m: g.precision_m,
         cell: g.cell,
         borough: g.borough.as_ref().map(|c| c.to_string()),

@@ -24,16 +24,6 @@ fn attendance(changes: &[(Field, &str)]) -> Attendance {
 }
 
 #[test]
-fn every_geocode_method_has_a_store_name() {
-    for m in istv_geo::GeocodeMethod::ALL {
-        assert_eq!(
-            GeocodeMethod::parse(m.as_str()).map(|s| s.as_str()),
-            Some(m.as_str())
-        );
-    }
-}
-
-#[test]
 fn an_event_keeps_only_derived_fields() {
     let a = attendance(&[
         (Field::AssaultLatitude, "51.5007"),

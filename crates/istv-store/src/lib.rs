@@ -1449,7 +1449,11 @@ where
         location_type: parse_coded(&text(7)?, "records.location_type", LocationType::parse)?,
         age_band: parse_coded(&text(8)?, "records.age_band", AgeBand::parse)?,
         sex: parse_coded(&text(9)?, "records.sex", Sex::parse)?,
-        geocode_method: parse_coded(&text(10)?, "records.geocode_method", GeocodeMethod::parse)?,
+        geocode_method: parse_coded(
+            &text(10)?,
+            "records.geocode_method",
+            GeocodeMethod::from_name,
+        )?,
         precision_m: opt_int(11)?.map(|p| p as u32),
         cell,
         borough: opt_text(13)?,

@@ -80,7 +80,7 @@ pub(crate) fn synthetic(n: usize, seed: u64, hash_salt: u64) -> Vec<Event> {
                 age_band: AgeBand::ALL[((r >> 57) % 9) as usize],
                 sex: Sex::ALL[((r >> 61) % 4) as usize],
                 geocode_method: if located {
-                    GeocodeMethod::Latlon
+                    GeocodeMethod::LatLon
                 } else {
                     GeocodeMethod::Unresolved
                 },
