@@ -3,17 +3,6 @@
 
 use istv_e2e::*;
 
-fn import(dir: &std::path::Path, args: &[&str], file: &str) -> String {
-    let o = istv(dir)
-        .arg("geo")
-        .args(args)
-        .arg(reference().join(file))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
-    stderr(&o)
-}
-
 /// The reference row of one postcode: (easting, northing, lat, lon, district code).
 fn postcode_row(postcode: &str) -> (String, String, String, String, String) {
     let text =
@@ -56,21 +45,9 @@ fn locate(
 #[test]
 fn locate_reports_method_precision_cell_and_areas() {
     let dir = tempfile::tempdir().unwrap();
-    let out = import(
-        dir.path(),
-        &[
-            "import",
-            "--level",
-            "borough",
-            "--code-property",
-            "code",
-            "--name-property",
-            "name",
-        ],
-        "geo/london_boroughs_2013.geojson",
-    );
+    let out = import_boroughs(dir.path());
     assert!(out.contains("imported 33 borough areas"), "{out}");
-    import(
+    geo_import(
         dir.path(),
         &[
             "import",
@@ -83,7 +60,7 @@ fn locate_reports_method_precision_cell_and_areas() {
         ],
         "geo/london_wards_2013.geojson",
     );
-    let out = import(
+    let out = geo_import(
         dir.path(),
         &["import-postcodes"],
         "postcodes/london_postcodes_2014.csv",
@@ -172,19 +149,7 @@ fn locate_reports_method_precision_cell_and_areas() {
 #[test]
 fn broken_boundary_files_are_refused_and_keep_the_old_data() {
     let dir = tempfile::tempdir().unwrap();
-    import(
-        dir.path(),
-        &[
-            "import",
-            "--level",
-            "borough",
-            "--code-property",
-            "code",
-            "--name-property",
-            "name",
-        ],
-        "geo/london_boroughs_2013.geojson",
-    );
+    import_boroughs(dir.path());
     let bad = file(
         dir.path(),
         "bad.geojson",

@@ -3,7 +3,6 @@
 
 use istv_e2e::*;
 use serde_json::{json, Value};
-use std::path::Path;
 
 const WESTMINSTER: &str = "E09000033";
 const LAMBETH: &str = "E09000022";
@@ -152,25 +151,6 @@ fn labels(pairs: &[(&[&str], u64)]) -> Vec<(Vec<String>, Option<u64>)> {
         .collect();
     v.sort();
     v
-}
-
-fn import_boroughs(data_dir: &Path) {
-    let file = reference().join("geo/london_boroughs_2013.geojson");
-    let o = istv(data_dir)
-        .args([
-            "geo",
-            "import",
-            "--level",
-            "borough",
-            "--code-property",
-            "code",
-            "--name-property",
-            "name",
-        ])
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 fn whole_journey(database_url: Option<&str>) {

@@ -56,6 +56,36 @@ pub fn reference() -> PathBuf {
     dir
 }
 
+/// `istv geo ARGS FILE` with `FILE` from the reference data; must succeed.
+/// Its stderr (the import summary).
+pub fn geo_import(data_dir: &Path, args: &[&str], file: &str) -> String {
+    let o = istv(data_dir)
+        .arg("geo")
+        .args(args)
+        .arg(reference().join(file))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    stderr(&o)
+}
+
+/// Imports the reference London boroughs; the import summary.
+pub fn import_boroughs(data_dir: &Path) -> String {
+    geo_import(
+        data_dir,
+        &[
+            "import",
+            "--level",
+            "borough",
+            "--code-property",
+            "code",
+            "--name-property",
+            "name",
+        ],
+        "geo/london_boroughs_2013.geojson",
+    )
+}
+
 /// Stdout as text.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
