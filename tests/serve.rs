@@ -585,3 +585,52 @@ fn repeats_within_one_file_postgres() {
     let url = fresh_pg_database("istv_e2e_repeat");
     repeats_within_one_file(Some(&url));
 }
+
+/// The README's run command: `serve --demo` registers the demo site and
+/// loads a generated feed through the upload API; its rows are then in the
+/// aggregates.
+#[test]
+fn demo_loads_a_generated_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        None,
+        &["--demo", "--demo-records", "2000", "--suppress-below", "1"],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let line = loop {
+        let log = server.log.lock().unwrap().clone();
+        if let Some(l) = log
+            .lines()
+            .find(|l| l.starts_with("demo: site RJ122 loaded"))
+        {
+            break l.to_string();
+        }
+        assert!(
+            !log.contains("demo load failed"),
+            "the demo load failed: {log}"
+        );
+        assert!(std::time::Instant::now() < deadline, "no demo load: {log}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    // "demo: site RJ122 loaded 2000 rows (A accepted, R rejected)"
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    let (read, accepted, rejected) = (numbers[1], numbers[2], numbers[3]);
+    assert_eq!(read, 2000, "{line}");
+    assert_eq!(accepted + rejected, 2000, "{line}");
+    // The generator's 1% of bad rows are rejected; the rest are stored.
+    assert!(rejected > 0 && rejected < 100, "{line}");
+    let total: u64 = rows(&server.base, "group_by=month")
+        .into_iter()
+        .map(|(_, c)| c.expect("nothing suppressed"))
+        .sum();
+    assert_eq!(total, accepted);
+    assert!(server
+        .log
+        .lock()
+        .unwrap()
+        .contains("demo: upload token for RJ122"));
+}
