@@ -6,7 +6,13 @@
 //! * **Exact aggregates.** Each [`Store::apply_batch`] writes its records,
 //!   its cube changes and the upload's running counts in one transaction, so
 //!   at every commit the cube equals a recount of the records table
-//!   ([`Store::recount_check`] verifies it).
+//!   ([`Store::recount_check`] verifies it). The cube table is a log of
+//!   count changes: a batch appends one row per key it changes (a
+//!   correction -1 under the old key and +1 under the new), and a key's
+//!   count is the sum of its rows. Almost every record has a key of its
+//!   own (day, hour, four cells, three areas...), so an append costs far
+//!   less than updating a row found in a wide primary key. Queries sum, and
+//!   leave out keys that sum to zero.
 //! * **Idempotent re-sending.** A record is identified by (site, record id);
 //!   re-sending the same content is a duplicate and changes nothing, so if
 //!   the process dies between two batches of an upload, re-sending the whole
@@ -21,15 +27,21 @@
 //! * **Concurrency.** SQLite write transactions are serialised in-process
 //!   and start with `BEGIN IMMEDIATE` (no lock upgrade, so no busy error in
 //!   mid-transaction); PostgreSQL batches take a transaction-scoped advisory
-//!   lock per site (in site order, so they cannot deadlock): records and
-//!   cube keys both include the site, so batches of different sites never
-//!   touch the same rows.
+//!   lock per site (in site order, so they cannot deadlock): records are
+//!   keyed by site and the cube is only appended to, so batches of
+//!   different sites never touch the same rows.
+//! * **Fast SQLite batches.** Records and cube rows are written by one
+//!   prepared statement per batch on the connection's own handle (see
+//!   `sqlite_rows`), inside the same sqlx transaction.
 //!
 //! No patient identifier and no free text is stored: records hold the
 //! [`Event`] fields only.
 #![warn(missing_docs)]
 
 mod ids;
+mod sqlite_rows;
+
+use sqlite_rows::Statement;
 
 pub use ids::UploadId;
 pub use istv_aggregate::{BatchOutcome, Disclosure, Event, Query, Row};
@@ -81,6 +93,14 @@ pub enum StoreError {
         column: &'static str,
         /// The value found.
         value: String,
+    },
+    /// SQLite refused a statement run on the connection's own handle.
+    #[error("sqlite error {code}: {message}")]
+    Sqlite {
+        /// SQLite's result code.
+        code: i32,
+        /// SQLite's message, with what was being done.
+        message: String,
     },
     /// The operating system's random number generator failed.
     #[error("random number generator failed: {0}")]
@@ -164,7 +184,7 @@ pub struct Upload {
 pub struct Mismatch {
     /// The key.
     pub key: CubeKey,
-    /// The count in the cube table (0 when absent).
+    /// The sum of the key's rows in the cube table (0 when absent).
     pub stored: i64,
     /// The count recomputed from the records table.
     pub recounted: i64,
@@ -177,7 +197,7 @@ pub struct CheckReport {
     pub records: u64,
     /// Sum of the cube's counts.
     pub cube_total: i64,
-    /// Cube rows with a non-zero count.
+    /// Cube keys whose rows sum to a non-zero count.
     pub cube_keys: u64,
     /// Every key that differs (empty when the cube is exact).
     pub mismatches: Vec<Mismatch>,
@@ -225,16 +245,10 @@ macro_rules! on_db {
     };
 }
 
-/// The end of a batch's transaction on either database: drop the keys a
-/// correction emptied (only a decrement can), add the batch's counts to its
-/// upload, commit.
+/// The end of a batch's transaction on either database: add the batch's
+/// counts to its upload, commit.
 macro_rules! finish_batch {
     ($tx:ident, $plan:ident, $upload:ident) => {{
-        if $plan.deltas.iter().any(|(_, d)| *d < 0) {
-            sqlx::query("DELETE FROM cube WHERE count = 0")
-                .execute(&mut *$tx)
-                .await?;
-        }
         let o = $plan.outcome;
         sqlx::query(UPDATE_UPLOAD_COUNTS)
             .bind(o.accepted as i64)
@@ -250,6 +264,14 @@ macro_rules! finish_batch {
 
 /// SQLite allows 32766 bound parameters per statement, PostgreSQL 65535.
 const MAX_PARAMS: usize = 32_000;
+
+/// `?1, ?2, ... ?n`.
+fn numbered(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 const RECORD_COLUMNS: [&str; 16] = [
     "site_code",
@@ -458,15 +480,6 @@ fn cube_columns() -> Vec<&'static str> {
     columns
 }
 
-/// `ON CONFLICT` clause adding a delta to a stored count.
-fn cube_upsert_tail() -> String {
-    let keys: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
-    format!(
-        "ON CONFLICT ({}) DO UPDATE SET count = cube.count + excluded.count",
-        keys.join(", ")
-    )
-}
-
 /// Appends `s` as a JSON string.
 fn push_json_str(out: &mut String, s: &str) {
     use std::fmt::Write as _;
@@ -484,23 +497,6 @@ fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-fn push_json_opt_str(out: &mut String, s: Option<&str>) {
-    match s {
-        Some(s) => push_json_str(out, s),
-        None => out.push_str("null"),
-    }
-}
-
-fn push_json_int(out: &mut String, v: Option<i64>) {
-    use std::fmt::Write as _;
-    match v {
-        Some(v) => {
-            let _ = write!(out, "{v}");
-        }
-        None => out.push_str("null"),
-    }
-}
-
 /// A JSON array of strings.
 fn json_strings<'s>(items: impl Iterator<Item = &'s str>) -> String {
     let mut out = String::from("[");
@@ -509,89 +505,6 @@ fn json_strings<'s>(items: impl Iterator<Item = &'s str>) -> String {
             out.push(',');
         }
         push_json_str(&mut out, s);
-    }
-    out.push(']');
-    out
-}
-
-/// Records as a JSON array of arrays: the columns of [`RECORD_COLUMNS`]
-/// without `upload_id`, in order.
-fn records_json(events: &[Event]) -> String {
-    let mut out = String::with_capacity(events.len() * 200 + 2);
-    out.push('[');
-    for (i, e) in events.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push('[');
-        push_json_str(&mut out, &e.site_code);
-        out.push(',');
-        push_json_str(&mut out, &e.record_id);
-        out.push(',');
-        push_json_int(&mut out, Some(e.content_hash as i64));
-        out.push(',');
-        push_json_str(&mut out, &day_text(e.assault_date));
-        out.push(',');
-        push_json_int(&mut out, e.assault_hour.map(i64::from));
-        for text in [
-            e.method.as_str(),
-            e.location_type.as_str(),
-            e.age_band.as_str(),
-            e.sex.as_str(),
-            e.geocode_method.as_str(),
-        ] {
-            out.push(',');
-            push_json_str(&mut out, text);
-        }
-        out.push(',');
-        push_json_int(&mut out, e.precision_m.map(i64::from));
-        out.push(',');
-        push_json_int(&mut out, e.cell.map(|c| cell_to_int(Some(c))));
-        for text in [&e.borough, &e.ward, &e.lsoa] {
-            out.push(',');
-            push_json_opt_str(&mut out, text.as_deref());
-        }
-        out.push(']');
-    }
-    out.push(']');
-    out
-}
-
-/// Cube deltas as a JSON array of arrays: the key columns in
-/// [`Column::ALL`] order, then the delta.
-fn deltas_json(deltas: &[(CubeKey, i64)]) -> String {
-    let mut out = String::with_capacity(deltas.len() * 200 + 2);
-    out.push('[');
-    for (i, (k, delta)) in deltas.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push('[');
-        push_json_str(&mut out, &day_text(k.day));
-        out.push(',');
-        push_json_int(&mut out, Some(k.hour.map_or(-1, i64::from)));
-        for text in [
-            k.method.as_str(),
-            k.location_type.as_str(),
-            k.age_band.as_str(),
-            k.sex.as_str(),
-            k.site.as_str(),
-            k.location_status.as_str(),
-        ] {
-            out.push(',');
-            push_json_str(&mut out, text);
-        }
-        for r in CellResolution::ALL {
-            out.push(',');
-            push_json_int(&mut out, Some(cell_to_int(k.cell(r))));
-        }
-        for text in [&k.borough, &k.ward, &k.lsoa] {
-            out.push(',');
-            push_json_str(&mut out, text.as_deref().unwrap_or(""));
-        }
-        out.push(',');
-        push_json_int(&mut out, Some(*delta));
-        out.push(']');
     }
     out.push(']');
     out
@@ -835,20 +748,25 @@ impl Store {
                         .await?;
                 check_open(upload, state)?;
                 // Prefetch the stored records the batch touches, in two
-                // steps: hashes of all, then full rows of those the batch
-                // changes.
+                // steps: hashes of all (point lookups on the raw handle),
+                // then full rows of those the batch changes.
                 for (site, ids) in &by_site {
-                    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-                        "SELECT record_id, content_hash, upload_id = ?1 FROM records \
-                         WHERE site_code = ?2 AND record_id IN (SELECT value FROM json_each(?3))",
-                    )
-                    .bind(upload.as_str())
-                    .bind(*site)
-                    .bind(json_strings(ids.iter().copied()))
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    let changed =
-                        stored.hashes(site, rows.into_iter().map(|(id, h, s)| (id, h, s != 0)));
+                    let mut rows = Vec::new();
+                    {
+                        let mut handle = tx.lock_handle().await?;
+                        let mut lookup = Statement::prepare(
+                            &mut handle,
+                            "SELECT content_hash, upload_id = ?1 FROM records \
+                             WHERE site_code = ?2 AND record_id = ?3",
+                        )?;
+                        for id in ids {
+                            let params = [upload.as_str().into(), (*site).into(), (*id).into()];
+                            if let Some([hash, same]) = lookup.first_row(&params)? {
+                                rows.push((id.to_string(), hash, same != 0));
+                            }
+                        }
+                    }
+                    let changed = stored.hashes(site, rows);
                     if changed.is_empty() {
                         continue;
                     }
@@ -867,46 +785,66 @@ impl Store {
                     }
                 }
                 let plan = plan_batch_in_upload(&stored.existing, &stored.same_upload, events);
-                // json_each gives each row array as text, and every `->>` on
-                // it would print it anew; materialised once per row, the
-                // text is parsed once and SQLite's JSON cache serves the
-                // other lookups.
-                if !plan.upserts.is_empty() {
-                    let select: Vec<String> = (0..RECORD_COLUMNS.len())
-                        .map(|i| match i {
-                            0..=2 => format!("v ->> {i}"),
-                            3 => "?1".to_owned(),
-                            _ => format!("v ->> {}", i - 1),
-                        })
-                        .collect();
-                    let sql = format!(
-                        "WITH t(v) AS MATERIALIZED (SELECT value FROM json_each(?2)) \
-                         INSERT INTO records ({}) SELECT {} FROM t WHERE true {}",
-                        RECORD_COLUMNS.join(", "),
-                        select.join(", "),
-                        records_upsert_tail()
-                    );
-                    sqlx::query(&sql)
-                        .bind(upload.as_str())
-                        .bind(records_json(&plan.upserts))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                if !plan.deltas.is_empty() {
-                    let columns = cube_columns();
-                    let select: Vec<String> =
-                        (0..columns.len()).map(|i| format!("v ->> {i}")).collect();
-                    let sql = format!(
-                        "WITH t(v) AS MATERIALIZED (SELECT value FROM json_each(?1)) \
-                         INSERT INTO cube ({}) SELECT {} FROM t WHERE true {}",
-                        columns.join(", "),
-                        select.join(", "),
-                        cube_upsert_tail()
-                    );
-                    sqlx::query(&sql)
-                        .bind(deltas_json(&plan.deltas))
-                        .execute(&mut *tx)
-                        .await?;
+                let records_sql = format!(
+                    "INSERT INTO records ({}) VALUES ({}) {}",
+                    RECORD_COLUMNS.join(", "),
+                    numbered(RECORD_COLUMNS.len()),
+                    records_upsert_tail()
+                );
+                let columns = cube_columns();
+                let cube_sql = format!(
+                    "INSERT INTO cube ({}) VALUES ({})",
+                    columns.join(", "),
+                    numbered(columns.len())
+                );
+                {
+                    let mut handle = tx.lock_handle().await?;
+                    let mut insert = Statement::prepare(&mut handle, &records_sql)?;
+                    for e in &plan.upserts {
+                        let day = day_text(e.assault_date);
+                        insert.execute(&[
+                            e.site_code.as_str().into(),
+                            e.record_id.as_str().into(),
+                            (e.content_hash as i64).into(),
+                            upload.as_str().into(),
+                            day.as_str().into(),
+                            e.assault_hour.map(i64::from).into(),
+                            e.method.as_str().into(),
+                            e.location_type.as_str().into(),
+                            e.age_band.as_str().into(),
+                            e.sex.as_str().into(),
+                            e.geocode_method.as_str().into(),
+                            e.precision_m.map(i64::from).into(),
+                            e.cell.map(|c| cell_to_int(Some(c))).into(),
+                            e.borough.as_deref().into(),
+                            e.ward.as_deref().into(),
+                            e.lsoa.as_deref().into(),
+                        ])?;
+                    }
+                    drop(insert);
+                    let mut append = Statement::prepare(&mut handle, &cube_sql)?;
+                    for (k, delta) in &plan.deltas {
+                        let day = day_text(k.day);
+                        let [c7, c8, c9, c10] = CellResolution::ALL.map(|r| cell_to_int(k.cell(r)));
+                        append.execute(&[
+                            day.as_str().into(),
+                            k.hour.map_or(-1, i64::from).into(),
+                            k.method.as_str().into(),
+                            k.location_type.as_str().into(),
+                            k.age_band.as_str().into(),
+                            k.sex.as_str().into(),
+                            k.site.as_str().into(),
+                            k.location_status.as_str().into(),
+                            c7.into(),
+                            c8.into(),
+                            c9.into(),
+                            c10.into(),
+                            k.borough.as_deref().unwrap_or("").into(),
+                            k.ward.as_deref().unwrap_or("").into(),
+                            k.lsoa.as_deref().unwrap_or("").into(),
+                            (*delta).into(),
+                        ])?;
+                    }
                 }
                 finish_batch!(tx, plan, upload)
             }
@@ -1023,9 +961,8 @@ impl Store {
                         "INSERT INTO cube ({}) SELECT * FROM unnest($1::text[], $2::int8[], \
                          $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
                          $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::text[], \
-                         $14::text[], $15::text[], $16::int8[]) {}",
-                        columns.join(", "),
-                        cube_upsert_tail()
+                         $14::text[], $15::text[], $16::int8[])",
+                        columns.join(", ")
                     );
                     let [r7, r8, r9, r10] = CellResolution::ALL;
                     sqlx::query(&sql)
@@ -1270,6 +1207,9 @@ impl Store {
             let names: Vec<&str> = plan.columns.iter().map(|c| c.name()).collect();
             sql.push_str(" GROUP BY ");
             sql.push_str(&names.join(", "));
+            // The cube is a log of changes: a key every record of which
+            // was corrected away sums to zero and is not a figure.
+            sql.push_str(" HAVING SUM(count) <> 0");
         }
         let width = plan.columns.len();
         let rows: Vec<(Vec<Value>, i64)> = on_db!(&self.db, pool => {
@@ -1312,9 +1252,12 @@ impl Store {
              GROUP BY {keys} HAVING SUM(stored) <> SUM(recounted)",
             recount_key_sql()
         );
-        let totals = "SELECT (SELECT COUNT(*) FROM records), \
+        let totals = format!(
+            "SELECT (SELECT COUNT(*) FROM records), \
              (SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM cube), \
-             (SELECT COUNT(*) FROM cube WHERE count <> 0)";
+             (SELECT COUNT(*) FROM (SELECT 1 FROM cube GROUP BY {keys} \
+             HAVING SUM(count) <> 0) AS k)"
+        );
         let begin = match self.db {
             Db::Sqlite(_) => "BEGIN",
             Db::Postgres(_) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
@@ -1322,7 +1265,7 @@ impl Store {
         let mut report = on_db!(&self.db, pool => {
             let mut tx = pool.begin_with(begin).await?;
             let (records, cube_total, cube_keys): (i64, i64, i64) =
-                sqlx::query_as(totals).fetch_one(&mut *tx).await?;
+                sqlx::query_as(&totals).fetch_one(&mut *tx).await?;
             let mut report = CheckReport {
                 records: records as u64,
                 cube_total,

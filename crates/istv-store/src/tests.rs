@@ -270,8 +270,16 @@ async fn duplicates_and_corrections(store: Store) {
         rows(&store, &[("group_by", "day"), ("month", "2024-05")]).await,
         expect(&[("2024-05-02", 1)])
     );
+    // A correction in a later upload leaves the rows of `a`'s old key
+    // summing to zero: that key is no figure at all, not even a zero.
+    let (_, out) = upload(&store, &[event("a", "2024-04-03", LAMBETH, 12)]).await;
+    assert_eq!(out.corrections, 1);
+    assert_eq!(
+        rows(&store, &[("group_by", "day"), ("month", "2024-04")]).await,
+        expect(&[("2024-04-01", 1), ("2024-04-03", 1), ("2024-04-30", 1)])
+    );
     assert_exact(&store).await;
-    // An emptied key leaves no row behind.
+    // An emptied key is not counted as a key.
     let report = store.recount_check().await.unwrap();
     assert_eq!(report.records, 6);
     assert_eq!(report.cube_total, 6);
@@ -689,55 +697,65 @@ async fn unsupported_urls_are_refused_without_echoing_them() {
     );
 }
 
-/// Prints `apply_batch` throughput for new and re-sent events, then checks
-/// the store is exact. Sizes from ISTV_BENCH_EVENTS and ISTV_BENCH_BATCH.
-async fn measure_apply_batch(store: &Store, label: &str) {
-    let setting = |name: &str, default: usize| -> usize {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let n = setting("ISTV_BENCH_EVENTS", 1_000_000);
-    let batch = setting("ISTV_BENCH_BATCH", 50_000);
-    let events = synthetic(n, 42, 0);
-    let id = store.begin_upload("RJ1", "csv").await.unwrap();
-    let mut rates = Vec::new();
-    for _pass in ["new", "re-sent"] {
-        let start = std::time::Instant::now();
-        for chunk in events.chunks(batch) {
-            store.apply_batch(&id, chunk).await.unwrap();
-        }
-        rates.push(start.elapsed());
-    }
-    println!(
-        "{label}: {n} events, batches of {batch}: new {:.0} events/s ({:?}); re-sent {:.0} events/s ({:?})",
-        n as f64 / rates[0].as_secs_f64(),
-        rates[0],
-        n as f64 / rates[1].as_secs_f64(),
-        rates[1],
+/// Rows a cube of the first schema holds: two keys, one emptied by a
+/// correction (count 0).
+const OLD_CUBE_ROWS: &str = "INSERT INTO cube VALUES \
+    ('2024-03-01', 22, 'sharp_object', 'street', '18-24', 'male', 'RJ1', 'resolved', \
+     1, 2, 3, 4, 'E09000028', 'E05000001', 'E01000001', 3), \
+    ('2024-03-02', -1, 'body_part', 'home', 'unknown', 'female', 'RJ1', 'unresolved', \
+     0, 0, 0, 0, '', '', '', 0)";
+
+/// The second migration turns a stored cube into the log form with the same
+/// counts, dropping keys a correction had emptied.
+macro_rules! check_cube_migration {
+    ($conn:expr, $first:expr, $second:expr) => {{
+        sqlx::raw_sql($first).execute(&mut *$conn).await.unwrap();
+        sqlx::query(OLD_CUBE_ROWS)
+            .execute(&mut *$conn)
+            .await
+            .unwrap();
+        sqlx::raw_sql($second).execute(&mut *$conn).await.unwrap();
+        let row: (i64, i64, String, String) = sqlx::query_as(
+            "SELECT CAST(COUNT(*) AS BIGINT), CAST(SUM(count) AS BIGINT), MIN(day), MIN(lsoa) \
+             FROM cube",
+        )
+        .fetch_one(&mut *$conn)
+        .await
+        .unwrap();
+        assert_eq!(row, (1, 3, "2024-03-01".into(), "E01000001".into()));
+    }};
+}
+
+#[tokio::test]
+async fn cube_migration_keeps_counts_on_sqlite() {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+        .await
+        .unwrap();
+    check_cube_migration!(
+        &mut conn,
+        include_str!("../migrations/sqlite/0001_init.sql"),
+        include_str!("../migrations/sqlite/0002_cube_log.sql")
     );
-    let check = std::time::Instant::now();
-    assert_exact(store).await;
-    println!("{label}: recount check {:?}", check.elapsed());
 }
 
-/// Throughput of `apply_batch` into SQLite:
-/// `cargo test -p istv-store --release -- --ignored --nocapture throughput`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement, not a test"]
-async fn sqlite_apply_batch_throughput() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("istv.db").display());
-    let store = Store::connect(&url).await.unwrap();
-    measure_apply_batch(&store, "sqlite").await;
-}
-
-/// The same measurement against PostgreSQL (a fresh database on the test
-/// server): `cargo test -p istv-store --release --lib -- --ignored
-/// --nocapture postgres_apply_batch_rate`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement, not a test"]
-async fn postgres_apply_batch_rate() {
-    with_postgres(|store| async move { measure_apply_batch(&store, "postgres").await }).await;
+#[tokio::test]
+async fn cube_migration_keeps_counts_on_postgres() {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&pg_server_url()).await.unwrap();
+    // PostgreSQL's DDL is transactional: the scratch schema goes with the
+    // rollback, whatever the outcome.
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::raw_sql(
+        "CREATE SCHEMA istv_migration_check; SET LOCAL search_path TO istv_migration_check",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    check_cube_migration!(
+        &mut *tx,
+        include_str!("../migrations/postgres/0001_init.sql"),
+        include_str!("../migrations/postgres/0002_cube_log.sql")
+    );
+    tx.rollback().await.unwrap();
 }
