@@ -30,7 +30,7 @@ impl Postcode {
         // space ("N1 1"), since unspaced "N11" is district N11.
         let mut before_last_space = None;
         let mut pending_space = false;
-        for b in input.trim().bytes() {
+        for b in crate::record::trim(input).bytes() {
             if b == b' ' {
                 pending_space = true;
                 continue;

@@ -113,10 +113,21 @@ impl std::fmt::Display for Field {
     }
 }
 
+/// `str::trim`, skipping its Unicode scan when both ends are printable
+/// ASCII, as nearly every value's are.
+#[inline]
+pub(crate) fn trim(value: &str) -> &str {
+    let b = value.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(f), Some(l)) if f.is_ascii_graphic() && l.is_ascii_graphic() => value,
+        _ => value.trim(),
+    }
+}
+
 /// Lower-cases and maps spaces and hyphens to underscores, so "Sharp Object",
 /// "sharp-object" and "SHARP_OBJECT" all read as `sharp_object`.
 fn fold(value: &str, buf: &mut [u8; 32]) -> Option<usize> {
-    let v = value.trim().as_bytes();
+    let v = trim(value).as_bytes();
     if v.len() > buf.len() {
         return None;
     }

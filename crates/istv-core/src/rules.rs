@@ -5,7 +5,7 @@ use crate::error::{ErrorCode, FieldError};
 use crate::formats::RawRecord;
 use crate::nhs::contains_nhs_number;
 use crate::postcode::Postcode;
-use crate::record::{AssaultMethod, Attendance, Field, LocationType, Sex};
+use crate::record::{trim, AssaultMethod, Attendance, Field, LocationType, Sex};
 use crate::time::{london_date, parse_written, DateTimeError};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
@@ -121,7 +121,7 @@ impl<'r> Check<'r> {
     /// The value, after the length and NHS-number screens.
     fn text(&mut self, field: Field) -> Option<&'r str> {
         let raw = self.raw;
-        let value = raw.get(field)?.trim();
+        let value = trim(raw.get(field)?);
         if value.is_empty() {
             return None;
         }
@@ -139,6 +139,7 @@ impl<'r> Check<'r> {
         }
         if field != Field::AssaultLocationDescription
             && field != Field::AssaultMethodOther
+            && !raw.no_control_chars
             && value.bytes().any(|b| b.is_ascii_control())
         {
             self.fail(
@@ -160,7 +161,7 @@ impl<'r> Check<'r> {
     }
 
     fn required(&mut self, field: Field) -> Option<&'r str> {
-        if self.raw.get(field).is_none_or(|v| v.trim().is_empty()) {
+        if self.raw.get(field).is_none_or(|v| trim(v).is_empty()) {
             if !self.decode_failed(field) {
                 self.fail(field, ErrorCode::MissingRequired, "required but blank");
             }

@@ -102,7 +102,7 @@ impl Cursor<'_> {
 /// month and hour accepted, as spreadsheets write them).
 pub fn parse_written(text: &str) -> Result<WrittenDateTime, DateTimeError> {
     let mut c = Cursor {
-        s: text.trim().as_bytes(),
+        s: crate::record::trim(text).as_bytes(),
         i: 0,
     };
     let (y, m, d, iso);
@@ -224,6 +224,22 @@ fn bst_utc(year: i32) -> (NaiveDateTime, NaiveDateTime) {
     table[(year - RULE_YEARS.start()) as usize]
 }
 
+/// [`bst_utc`] plus one hour: summer time as London clock readings.
+fn bst_local(year: i32) -> (NaiveDateTime, NaiveDateTime) {
+    static TABLE: std::sync::OnceLock<Vec<(NaiveDateTime, NaiveDateTime)>> =
+        std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let hour = chrono::Duration::hours(1);
+        RULE_YEARS
+            .map(|y| {
+                let (start, end) = bst_utc(y);
+                (start + hour, end + hour)
+            })
+            .collect()
+    });
+    table[(year - RULE_YEARS.start()) as usize]
+}
+
 /// London local time of an instant.
 pub fn london_local(instant: DateTime<Utc>) -> NaiveDateTime {
     let utc = instant.naive_utc();
@@ -246,10 +262,14 @@ pub fn london_instant(local: NaiveDateTime) -> DateTime<Utc> {
         // (01:00-01:59 is the gap, read as GMT) to 02:00 on the end day
         // (01:00-01:59 happens twice, read as BST): the bounds are the UTC
         // bounds plus one hour.
-        let (start, end) = bst_utc(local.year());
-        let hour = chrono::Duration::hours(1);
-        let bst = local >= start + hour && local < end + hour;
-        return (if bst { local - hour } else { local }).and_utc();
+        let (start, end) = bst_local(local.year());
+        let bst = local >= start && local < end;
+        let utc = if bst {
+            local - chrono::Duration::hours(1)
+        } else {
+            local
+        };
+        return utc.and_utc();
     }
     london_instant_tz(local)
 }

@@ -106,8 +106,13 @@ impl<R: BufRead> CsvFeed<R> {
             );
             return Some(Ok(raw));
         }
-        // One vectorised check covers the usual all-ASCII row.
-        let ascii = self.record.as_slice().is_ascii();
+        // Vectorised checks over the whole row cover the usual row: all
+        // ASCII, no control characters (no early exit, so it vectorises).
+        let bytes = self.record.as_slice();
+        let ascii = bytes.is_ascii();
+        raw.no_control_chars = !bytes
+            .iter()
+            .fold(false, |seen, &b| seen | (b < 0x20) | (b == 0x7f));
         for (bytes, column) in self.record.iter().zip(&self.columns) {
             let text = if ascii {
                 // SAFETY: ASCII bytes are valid UTF-8.

@@ -106,6 +106,9 @@ pub struct RawRecord<'a> {
     values: [Option<Cow<'a, str>>; Field::COUNT],
     /// Problems found while decoding; the row is invalid if any.
     pub problems: Vec<FieldError>,
+    /// Set by a reader that has checked the whole row at once: no value
+    /// holds an ASCII control character, so the rules need not look.
+    pub(crate) no_control_chars: bool,
 }
 
 impl<'a> RawRecord<'a> {
@@ -146,6 +149,7 @@ impl<'a> RawRecord<'a> {
             row: self.row,
             values: self.values.map(|v| v.map(|c| Cow::Owned(c.into_owned()))),
             problems: self.problems,
+            no_control_chars: self.no_control_chars,
         }
     }
 }

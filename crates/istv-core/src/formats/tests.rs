@@ -329,3 +329,41 @@ fn format_names_and_content_types() {
     assert_eq!(Format::from_content_type("avro/binary"), Some(Format::Avro));
     assert_eq!(Format::from_content_type("text/plain"), None);
 }
+
+/// The CSV reader screens a whole row for control characters at once; the
+/// rules must still name each field that holds one, whichever it is, and
+/// allow line breaks in the free-text description.
+#[test]
+fn csv_rows_with_control_characters_are_judged_per_field() {
+    let text = format!(
+        "{HEADER},assault_location_description\n\
+         RJ122,\"A\n1\",2024-01-01,body_part,street,\"by the\nstation\"\n\
+         RJ122,A2,2024-01-02,\"body\tpart\",street,\n\
+         RJ122,A3,2024-01-03,body_part,street,\"two\nlines\"\n\
+         RJ122,A4,2024-01-04,body_part,\"street\x7f\",\n"
+    );
+    let mut feed = open(text.as_bytes(), None).unwrap();
+    let mut v = crate::Validator::new(chrono::Utc::now());
+    let mut verdicts = Vec::new();
+    while let Some(r) = feed.next() {
+        let verdict = v.validate(&r.unwrap());
+        let errors: Vec<(String, ErrorCode)> = verdict
+            .errors
+            .iter()
+            .map(|e| (e.field.clone().unwrap_or_default(), e.code))
+            .collect();
+        verdicts.push(errors);
+    }
+    assert_eq!(
+        verdicts,
+        vec![
+            vec![("record_id".to_string(), ErrorCode::ControlCharacters)],
+            vec![("assault_method".to_string(), ErrorCode::ControlCharacters)],
+            vec![],
+            vec![(
+                "assault_location_type".to_string(),
+                ErrorCode::ControlCharacters
+            )],
+        ]
+    );
+}
