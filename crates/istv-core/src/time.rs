@@ -209,31 +209,27 @@ fn last_sunday(year: i32, month: u32) -> NaiveDateTime {
     (last - chrono::Duration::days(i64::from(back))).and_time(NaiveTime::MIN)
 }
 
-/// Summer time as naive UTC bounds for a rule year: [start, end). Computed
-/// once per process: date arithmetic on every row would cost more than the
-/// rest of the time handling.
-fn bst_utc(year: i32) -> (NaiveDateTime, NaiveDateTime) {
-    static TABLE: std::sync::OnceLock<Vec<(NaiveDateTime, NaiveDateTime)>> =
-        std::sync::OnceLock::new();
-    let table = TABLE.get_or_init(|| {
-        let hour = chrono::Duration::hours(1);
-        RULE_YEARS
-            .map(|y| (last_sunday(y, 3) + hour, last_sunday(y, 10) + hour))
-            .collect()
-    });
-    table[(year - RULE_YEARS.start()) as usize]
+/// Summer time of a rule year, [start, end), as naive UTC and as London
+/// clock readings (UTC plus one hour).
+#[derive(Clone, Copy)]
+struct Summer {
+    utc: (NaiveDateTime, NaiveDateTime),
+    local: (NaiveDateTime, NaiveDateTime),
 }
 
-/// [`bst_utc`] plus one hour: summer time as London clock readings.
-fn bst_local(year: i32) -> (NaiveDateTime, NaiveDateTime) {
-    static TABLE: std::sync::OnceLock<Vec<(NaiveDateTime, NaiveDateTime)>> =
-        std::sync::OnceLock::new();
+/// [`Summer`] of a rule year. Computed once per process: date arithmetic
+/// on every row would cost more than the rest of the time handling.
+fn summer(year: i32) -> Summer {
+    static TABLE: std::sync::OnceLock<Vec<Summer>> = std::sync::OnceLock::new();
     let table = TABLE.get_or_init(|| {
         let hour = chrono::Duration::hours(1);
         RULE_YEARS
             .map(|y| {
-                let (start, end) = bst_utc(y);
-                (start + hour, end + hour)
+                let utc = (last_sunday(y, 3) + hour, last_sunday(y, 10) + hour);
+                Summer {
+                    utc,
+                    local: (utc.0 + hour, utc.1 + hour),
+                }
             })
             .collect()
     });
@@ -244,7 +240,7 @@ fn bst_local(year: i32) -> (NaiveDateTime, NaiveDateTime) {
 pub fn london_local(instant: DateTime<Utc>) -> NaiveDateTime {
     let utc = instant.naive_utc();
     if RULE_YEARS.contains(&utc.year()) {
-        let (start, end) = bst_utc(utc.year());
+        let (start, end) = summer(utc.year()).utc;
         return if utc >= start && utc < end {
             utc + chrono::Duration::hours(1)
         } else {
@@ -262,7 +258,7 @@ pub fn london_instant(local: NaiveDateTime) -> DateTime<Utc> {
         // (01:00-01:59 is the gap, read as GMT) to 02:00 on the end day
         // (01:00-01:59 happens twice, read as BST): the bounds are the UTC
         // bounds plus one hour.
-        let (start, end) = bst_local(local.year());
+        let (start, end) = summer(local.year()).local;
         let bst = local >= start && local < end;
         let utc = if bst {
             local - chrono::Duration::hours(1)
@@ -305,10 +301,9 @@ impl WrittenDateTime {
         }
         let local = self.date.and_time(time);
         if RULE_YEARS.contains(&local.year()) {
-            let (_, end) = bst_utc(local.year());
-            let hour = chrono::Duration::hours(1);
+            let Summer { utc, local: clock } = summer(local.year());
             // 01:00-01:59 local on the end day: first BST, then GMT.
-            return (local >= end && local < end + hour).then(|| local.and_utc());
+            return (local >= utc.1 && local < clock.1).then(|| local.and_utc());
         }
         match London.from_local_datetime(&local) {
             LocalResult::Ambiguous(_, second) => Some(second.with_timezone(&Utc)),

@@ -265,14 +265,6 @@ macro_rules! finish_batch {
 /// SQLite allows 32766 bound parameters per statement, PostgreSQL 65535.
 const MAX_PARAMS: usize = 32_000;
 
-/// `?1, ?2, ... ?n`.
-fn numbered(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("?{i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 const RECORD_COLUMNS: [&str; 16] = [
     "site_code",
     "record_id",
@@ -788,14 +780,14 @@ impl Store {
                 let records_sql = format!(
                     "INSERT INTO records ({}) VALUES ({}) {}",
                     RECORD_COLUMNS.join(", "),
-                    numbered(RECORD_COLUMNS.len()),
+                    self.placeholders().list(RECORD_COLUMNS.len()),
                     records_upsert_tail()
                 );
                 let columns = cube_columns();
                 let cube_sql = format!(
                     "INSERT INTO cube ({}) VALUES ({})",
                     columns.join(", "),
-                    numbered(columns.len())
+                    self.placeholders().list(columns.len())
                 );
                 {
                     let mut handle = tx.lock_handle().await?;

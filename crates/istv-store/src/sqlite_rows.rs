@@ -175,13 +175,16 @@ mod tests {
     use super::*;
     use sqlx::{Connection, SqliteConnection};
 
+    /// An in-memory database holding one table.
+    async fn with_table(ddl: &str) -> SqliteConnection {
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        sqlx::query(ddl).execute(&mut conn).await.unwrap();
+        conn
+    }
+
     #[tokio::test]
     async fn rows_written_through_the_handle_are_in_the_transaction() {
-        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
-        sqlx::query("CREATE TABLE t (a TEXT, b INTEGER)")
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        let mut conn = with_table("CREATE TABLE t (a TEXT, b INTEGER)").await;
         let mut tx = conn.begin().await.unwrap();
         {
             let mut h = tx.lock_handle().await.unwrap();
@@ -217,11 +220,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_constraint_failure_is_an_error_and_the_statement_goes_on() {
-        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
-        sqlx::query("CREATE TABLE t (a INTEGER PRIMARY KEY)")
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        let mut conn = with_table("CREATE TABLE t (a INTEGER PRIMARY KEY)").await;
         let mut h = conn.lock_handle().await.unwrap();
         let mut s = Statement::prepare(&mut h, "INSERT INTO t (a) VALUES (?1)").unwrap();
         s.execute(&[Param::Int(1)]).unwrap();
