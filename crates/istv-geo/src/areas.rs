@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use geo::{BoundingRect, Coord, Intersects, LineString, MultiPolygon, Point, Polygon};
 use h3o::{CellIndex, LatLng, Resolution};
@@ -12,6 +12,7 @@ use rstar::{RTree, AABB};
 use serde_json::Value;
 
 use crate::binfmt::{Dec, Enc};
+use crate::cellareas::{winding_number, CellAreas, LocalBuilder, Rings};
 use crate::error::ImportError;
 
 /// An area code such as "E09000001"; cheap to clone.
@@ -92,7 +93,7 @@ pub struct AreaImportSummary {
 /// cache stays small enough to load quickly (res 12 doubles it for little gain).
 pub(crate) const CACHE_RES: Resolution = Resolution::Eleven;
 const COARSEST_CACHE_RES: Resolution = Resolution::Five;
-const NO_AREA: u32 = u32::MAX;
+pub(crate) const NO_AREA: u32 = u32::MAX;
 
 /// Bits of an H3 index holding its resolution.
 const RES_BITS: u64 = 0xF << 52;
@@ -167,7 +168,49 @@ pub struct AreaLayer {
     tree: RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>,
     /// Cells wholly inside one area (or outside all): cell -> area index or NO_AREA.
     cache: CellCache,
+    /// Every boundary edge, with its (part, ring, starting vertex); built on
+    /// first use.
+    edges: OnceLock<EdgeTree>,
 }
+
+impl Rings for AreaLayer {
+    fn ring(&self, part: u32, k: u32) -> &[Coord<f64>] {
+        let Some((_, poly)) = self.parts.get(part as usize) else {
+            return &[];
+        };
+        let ring = match k {
+            0 => Some(poly.exterior()),
+            k => poly.interiors().get(k as usize - 1),
+        };
+        ring.map_or(&[], |r| r.0.as_slice())
+    }
+}
+
+/// Boundary edges, each with its (part, ring, starting vertex).
+type EdgeTree = RTree<GeomWithData<Line<[f64; 2]>, (u32, u32, u32)>>;
+
+/// An edge of a ring as an R-tree line.
+fn edge_line(l: geo::Line<f64>) -> Line<[f64; 2]> {
+    Line::new([l.start.x, l.start.y], [l.end.x, l.end.y])
+}
+
+/// The bounding box of a cell's hexagon, widened by `margin_m` metres.
+fn cell_box(cell: CellIndex, margin_m: f64) -> AABB<[f64; 2]> {
+    let (mut min_x, mut min_y, mut max_x, mut max_y) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for v in cell.boundary().iter() {
+        min_x = min_x.min(v.lng());
+        max_x = max_x.max(v.lng());
+        min_y = min_y.min(v.lat());
+        max_y = max_y.max(v.lat());
+    }
+    let dlat = margin_m / 111_000.0;
+    let dlon = margin_m / (111_000.0 * max_y.abs().max(min_y.abs()).to_radians().cos());
+    AABB::from_corners([min_x - dlon, min_y - dlat], [max_x + dlon, max_y + dlat])
+}
+
+/// Margin of the box that holds every point whose `CACHE_RES` cell is a
+/// given cell: the hexagon's edges bulge past its vertices' box by far less.
+const FINE_BOX_MARGIN_M: f64 = 1.0;
 
 fn gj_err(msg: impl Into<String>) -> ImportError {
     ImportError::MalformedGeoJson(msg.into())
@@ -357,7 +400,103 @@ impl AreaLayer {
             parts,
             tree: RTree::bulk_load(rects),
             cache,
+            edges: OnceLock::new(),
         }
+    }
+
+    fn edges(&self) -> &EdgeTree {
+        self.edges.get_or_init(|| {
+            let lines = self
+                .parts
+                .iter()
+                .enumerate()
+                .flat_map(|(j, (_, p))| {
+                    std::iter::once(p.exterior())
+                        .chain(p.interiors())
+                        .enumerate()
+                        .flat_map(move |(k, ring)| {
+                            ring.lines().enumerate().map(move |(v, l)| {
+                                GeomWithData::new(edge_line(l), (j as u32, k as u32, v as u32))
+                            })
+                        })
+                })
+                .collect();
+            RTree::bulk_load(lines)
+        })
+    }
+
+    /// What the points of a cell at `CACHE_RES` need to find their area: the
+    /// cached area, or the boundary edges crossing the cell.
+    pub(crate) fn cell_areas(&self, fine: CellIndex) -> CellAreas {
+        if let Some(v) = self.cache.get(u64::from(fine)) {
+            return CellAreas::Whole(v);
+        }
+        let bx = cell_box(fine, FINE_BOX_MARGIN_M);
+        let mut parts: Vec<u32> = self
+            .tree
+            .locate_in_envelope_intersecting(bx)
+            .map(|item| item.data)
+            .collect();
+        parts.sort_unstable_by_key(|&j| (self.parts[j as usize].0, j));
+        let centre = LatLng::from(fine);
+        let (lo, hi) = (bx.lower(), bx.upper());
+        // The centre, else points near it, until one is on no ring.
+        let candidates = [
+            (0.5, 0.5),
+            (0.45, 0.55),
+            (0.55, 0.45),
+            (0.4, 0.4),
+            (0.6, 0.6),
+        ];
+        'reference: for (k, (fx, fy)) in candidates.into_iter().enumerate() {
+            let r = if k == 0 {
+                Coord {
+                    x: centre.lng(),
+                    y: centre.lat(),
+                }
+            } else {
+                Coord {
+                    x: lo[0] + fx * (hi[0] - lo[0]),
+                    y: lo[1] + fy * (hi[1] - lo[1]),
+                }
+            };
+            // Per part: (part, area, per ring: winding and local edge starts).
+            type RingEdges = (i32, Vec<u32>);
+            let mut local: Vec<(u32, u32, Vec<RingEdges>)> = Vec::with_capacity(parts.len());
+            for &j in &parts {
+                let (area, poly) = &self.parts[j as usize];
+                let mut rings = Vec::with_capacity(1 + poly.interiors().len());
+                for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
+                    let Some(winding) = winding_number(r, ring) else {
+                        continue 'reference;
+                    };
+                    rings.push((winding, Vec::new()));
+                }
+                local.push((j, *area, rings));
+            }
+            for item in self.edges().locate_in_envelope_intersecting(bx) {
+                let (j, k, v) = item.data;
+                if let Some((_, _, rings)) = local.iter_mut().find(|(pj, ..)| *pj == j) {
+                    rings[k as usize].1.push(v);
+                }
+            }
+            let mut b = LocalBuilder::new(r);
+            for (j, area, rings) in &mut local {
+                // A part whose exterior neither surrounds the box nor
+                // crosses it cannot hold a point of the cell.
+                if rings[0].0 == 0 && rings[0].1.is_empty() {
+                    continue;
+                }
+                b.part(*area, *j);
+                for (k, (winding, starts)) in rings.iter_mut().enumerate() {
+                    // Ascending, so a ring's edges are read in memory order.
+                    starts.sort_unstable();
+                    b.ring(k as u32, *winding, starts);
+                }
+            }
+            return CellAreas::Local(b.finish());
+        }
+        CellAreas::Polygons
     }
 
     /// Marks every cell (from resolution 5 down to 11) whose whole extent
@@ -370,10 +509,7 @@ impl AreaLayer {
             .parts
             .iter()
             .flat_map(|(_, p)| std::iter::once(p.exterior()).chain(p.interiors()))
-            .flat_map(|ring| {
-                ring.lines()
-                    .map(|l| Line::new([l.start.x, l.start.y], [l.end.x, l.end.y]))
-            })
+            .flat_map(|ring| ring.lines().map(edge_line))
             .collect();
         let segs = RTree::bulk_load(segments);
         if self.parts.is_empty() {
@@ -399,22 +535,11 @@ impl AreaLayer {
         while let Some(cell) = stack.pop() {
             let res = cell.resolution();
             let margin_m = if res == CACHE_RES {
-                1.0
+                FINE_BOX_MARGIN_M
             } else {
                 res.edge_length_m()
             };
-            let boundary = cell.boundary();
-            let (mut min_x, mut min_y, mut max_x, mut max_y) =
-                (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
-            for v in boundary.iter() {
-                min_x = min_x.min(v.lng());
-                max_x = max_x.max(v.lng());
-                min_y = min_y.min(v.lat());
-                max_y = max_y.max(v.lat());
-            }
-            let dlat = margin_m / 111_000.0;
-            let dlon = margin_m / (111_000.0 * max_y.abs().max(min_y.abs()).to_radians().cos());
-            let bx = AABB::from_corners([min_x - dlon, min_y - dlat], [max_x + dlon, max_y + dlat]);
+            let bx = cell_box(cell, margin_m);
             if segs.locate_in_envelope_intersecting(bx).next().is_none() {
                 let c = LatLng::from(cell);
                 let area = self.locate_exact(c.lat(), c.lng()).unwrap_or(NO_AREA);

@@ -5,12 +5,14 @@ use std::path::Path;
 
 use h3o::{CellIndex, Resolution};
 
-use crate::areas::{AreaCode, AreaKind, AreaLayer, CACHE_RES};
+use crate::areas::{AreaCode, AreaKind, AreaLayer, CACHE_RES, NO_AREA};
 use crate::binfmt::{corrupt, read_optional, Dec};
+use crate::cellareas::{locate_local, CellAreas};
 use crate::cells::{cell_at, normalise_longitude, resolution_for_precision};
 use crate::error::LoadError;
 use crate::gazetteer::Gazetteer;
 use crate::grid::osgb36_to_wgs84;
+use crate::lattice::CellLattice;
 use crate::postcode::{find_postcode_in_text, PostcodeHit, PostcodeIndex, PostcodeLevel};
 
 /// File name of the postcode directory in the data directory.
@@ -210,15 +212,74 @@ pub struct Geocoder {
     postcodes: Option<PostcodeIndex>,
     places: Option<Gazetteer>,
     layers: [Option<AreaLayer>; 3],
+    /// Fast exact cells at `CACHE_RES` over the service area, each with what
+    /// its points need to find their area in every layer. Rebuilt whenever a
+    /// layer changes.
+    lattice: Option<CellLattice<FineCell, u32>>,
+    /// Fast exact cells at the finest resolution reported (a point's cell is
+    /// not always its finer cell's parent, so it is looked up on its own).
+    out_lattice: Option<CellLattice<()>>,
 }
+
+/// What a lattice cell at `CACHE_RES` carries: per layer, an area index
+/// below `LOCAL`, `NO_AREA16`, `NEEDS_POLYGONS`, or `LOCAL` plus the offset
+/// of the cell's boundary items in its block's arena. Eight bytes, so the
+/// table for all of London stays a few megabytes.
+#[derive(Debug, Clone, Copy, Default)]
+struct FineCell {
+    areas: [u16; 3],
+    /// False for a lattice point without a cell (the default).
+    valid: bool,
+}
+
+/// No area holds the cell's points.
+const NO_AREA16: u16 = u16::MAX;
+/// The cell's points need the layer's polygons (a layer with too many
+/// areas for this table, or a cell without a usable reference point).
+const NEEDS_POLYGONS: u16 = u16::MAX - 1;
+/// From this bit up: the offset of the cell's boundary items.
+const LOCAL: u16 = 1 << 15;
 
 impl Geocoder {
     /// A geocoder with no reference data: only coordinates resolve, without areas.
     pub fn new(config: GeocoderConfig) -> Self {
-        Geocoder {
+        let mut g = Geocoder {
             config,
             ..Default::default()
-        }
+        };
+        g.reset_lattice();
+        g
+    }
+
+    fn reset_lattice(&mut self) {
+        let a = &self.config.service_area;
+        self.lattice = CellLattice::new(CACHE_RES, a.min_lat, a.max_lat, a.min_lon, a.max_lon);
+        self.out_lattice = CellLattice::new(
+            self.config.finest_resolution,
+            a.min_lat,
+            a.max_lat,
+            a.min_lon,
+            a.max_lon,
+        );
+    }
+
+    /// What the points of a cell at `CACHE_RES` need to find their area in
+    /// each layer, with boundary items appended to `arena`.
+    fn fine_cell(&self, fine: CellIndex, arena: &mut Vec<u32>) -> FineCell {
+        let areas = AreaKind::ALL.map(|kind| match &self.layers[kind as usize] {
+            None => NO_AREA16,
+            Some(layer) => match layer.cell_areas(fine) {
+                CellAreas::Whole(NO_AREA) => NO_AREA16,
+                CellAreas::Whole(a) if a < u32::from(LOCAL) => a as u16,
+                CellAreas::Local(items) if arena.len() < usize::from(NEEDS_POLYGONS - LOCAL) => {
+                    let at = LOCAL | arena.len() as u16;
+                    arena.extend(items);
+                    at
+                }
+                _ => NEEDS_POLYGONS,
+            },
+        });
+        FineCell { areas, valid: true }
     }
 
     /// Loads whatever the data directory holds; a missing file (or directory)
@@ -242,6 +303,7 @@ impl Geocoder {
                 g.layers[kind as usize] = Some(layer);
             }
         }
+        g.reset_lattice();
         Ok(g)
     }
 
@@ -262,6 +324,7 @@ impl Geocoder {
     pub fn set_layer(&mut self, layer: AreaLayer) {
         let k = layer.kind() as usize;
         self.layers[k] = Some(layer);
+        self.reset_lattice();
     }
 
     /// The settings.
@@ -347,19 +410,32 @@ impl Geocoder {
             return g;
         }
         g.method = method;
-        let Some(fine) = cell_at(lat, lon, CACHE_RES) else {
-            g.method = GeocodeMethod::OutOfArea;
-            return g;
-        };
         let res =
             resolution_for_precision(f64::from(precision_m)).min(self.config.finest_resolution);
-        g.cell = if res == CACHE_RES {
-            Some(fine)
-        } else if res < CACHE_RES {
-            fine.parent(res)
-        } else {
-            cell_at(lat, lon, res)
-        };
+        // Both table entries are found before either is read, so their
+        // cache misses overlap.
+        let out = self
+            .out_lattice
+            .as_ref()
+            .filter(|_| res == self.config.finest_resolution)
+            .and_then(|l| l.entry(lat, lon, |_, _| ()));
+        let fill = |cell, arena: &mut Vec<u32>| self.fine_cell(cell, arena);
+        let fine = self.lattice.as_ref().and_then(|l| l.entry(lat, lon, fill));
+        let fast_cell = out.and_then(|e| e.cell());
+        // A point the lattice left to h3o (near a cell edge) still finds its
+        // cell's entry, from the cell.
+        let fine = fine.or_else(|| {
+            let l = self.lattice.as_ref()?;
+            l.entry_of(cell_at(lat, lon, CACHE_RES)?, fill)
+        });
+        let cached = fine
+            .map(|e| (e.payload(), e.arena()))
+            .filter(|(c, _)| c.valid);
+        g.cell = fast_cell.or_else(|| cell_at(lat, lon, res));
+        if g.cell.is_none() {
+            g.method = GeocodeMethod::OutOfArea;
+            return g;
+        }
         let limits = [
             self.config.borough_max_precision_m,
             self.config.ward_max_precision_m,
@@ -372,9 +448,19 @@ impl Geocoder {
                 continue; // too coarse to say which area
             }
             if let Some(layer) = &self.layers[k] {
-                codes[k] = layer
-                    .locate_index(lat, lon, fine)
-                    .map(|i| layer.area(i).code.clone());
+                let index = match cached.map(|(c, arena)| (c.areas[k], arena)) {
+                    Some((NO_AREA16, _)) => None,
+                    Some((NEEDS_POLYGONS, _)) => layer.locate_exact(lat, lon),
+                    Some((a, arena)) if a & LOCAL != 0 => {
+                        locate_local(layer, &arena[usize::from(a & !LOCAL)..], lat, lon)
+                    }
+                    Some((a, _)) => Some(u32::from(a)),
+                    None => match cell_at(lat, lon, CACHE_RES) {
+                        Some(fine) => layer.locate_index(lat, lon, fine),
+                        None => layer.locate_exact(lat, lon),
+                    },
+                };
+                codes[k] = index.map(|i| layer.area(i).code.clone());
             }
         }
         let [borough, ward, lsoa] = codes;

@@ -11,12 +11,14 @@
 
 pub mod areas;
 mod binfmt;
+mod cellareas;
 pub mod cells;
 pub mod error;
 pub mod gazetteer;
 pub mod geocoder;
 pub mod grid;
 pub mod import;
+mod lattice;
 pub mod postcode;
 
 pub use areas::{Area, AreaCode, AreaImportSummary, AreaKind, AreaLayer, AreaProperties};

@@ -245,6 +245,87 @@ fn borough_and_ward_agreement_on_reference_postcodes() {
     assert!(pct(same) >= 99.9, "borough agreement {:.3}%", pct(same));
 }
 
+/// Geocodes points where a fast path could go wrong: every vertex of every
+/// boundary (where areas meet and the lowest code must win), points a hair
+/// either side of each vertex, and edge midpoints. The cell must be h3o's and
+/// every area the one the full polygon test gives. Returns the number of
+/// points checked.
+fn check_boundary_points(g: &Geocoder, kinds: &[AreaKind]) -> usize {
+    let mut n = 0;
+    for &kind in kinds {
+        let layer = g.areas(kind).unwrap();
+        for area in layer.areas() {
+            for poly in &area.geometry.0 {
+                for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
+                    for line in ring.lines() {
+                        let (a, b) = (line.start, line.end);
+                        let mid = (a.x + 0.5 * (b.x - a.x), a.y + 0.5 * (b.y - a.y));
+                        for (lon, lat) in [
+                            (a.x, a.y),
+                            (a.x + 1e-9, a.y + 1e-9),
+                            (a.x - 1e-9, a.y - 1e-9),
+                            mid,
+                        ] {
+                            let out = g.geocode(&LocationInput {
+                                latitude: Some(lat),
+                                longitude: Some(lon),
+                                ..Default::default()
+                            });
+                            assert_eq!(
+                                out.cell,
+                                cell_at(lat, lon, istv_geo::Resolution::Ten),
+                                "cell at {lat}, {lon}"
+                            );
+                            for k in kinds {
+                                let l = g.areas(*k).unwrap();
+                                let exact =
+                                    l.locate_exact(lat, lon).map(|i| l.area(i).code.clone());
+                                let got = match k {
+                                    AreaKind::Borough => &out.borough,
+                                    AreaKind::Ward => &out.ward,
+                                    AreaKind::Lsoa => &out.lsoa,
+                                };
+                                assert_eq!(got, &exact, "{} at {lat}, {lon}", k.as_str());
+                            }
+                            n += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn boundary_vertices_and_edges_match_the_polygons() {
+    let dir = tempfile::tempdir().unwrap();
+    import_layer(
+        AreaKind::Borough,
+        "london_boroughs_2013.geojson",
+        "code",
+        "name",
+        dir.path(),
+    );
+    import_layer(
+        AreaKind::Ward,
+        "london_wards_2013.geojson",
+        "WD13CD",
+        "WD13NM",
+        dir.path(),
+    );
+    let g = Geocoder::load(dir.path(), GeocoderConfig::default()).unwrap();
+    let t = Instant::now();
+    let n = check_boundary_points(&g, &[AreaKind::Borough, AreaKind::Ward]);
+    eprintln!(
+        "{n} boundary points agree with the polygons in {:.2?}",
+        t.elapsed()
+    );
+    // Four points per edge: 6,195 borough and 24,186 ward positions, less
+    // one closing position per ring.
+    assert!(n > 110_000, "{n}");
+}
+
 #[test]
 fn lsoa_import_and_postcode_directory_load() {
     let dir = tempfile::tempdir().unwrap();
@@ -282,4 +363,11 @@ fn lsoa_import_and_postcode_directory_load() {
     let code = out.lsoa.expect("an lsoa");
     let area = lsoa.get(&code).unwrap();
     assert!(area.name.starts_with("Bromley"), "{code} {}", area.name);
+    let t = Instant::now();
+    let n = check_boundary_points(&g, &[AreaKind::Lsoa]);
+    eprintln!(
+        "{n} lsoa boundary points agree with the polygons in {:.2?}",
+        t.elapsed()
+    );
+    assert!(n > 600_000, "{n}");
 }
