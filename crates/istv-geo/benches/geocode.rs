@@ -117,6 +117,23 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    // The same through the batch call the ingest pipeline uses.
+    let latlon: Vec<LocationInput> = inputs
+        .iter()
+        .map(|i| LocationInput {
+            latitude: Some(i.lat),
+            longitude: Some(i.lon),
+            ..Default::default()
+        })
+        .collect();
+    let mut out = Vec::with_capacity(N);
+    group.bench_function("latlon_cell_borough_ward_many", |b| {
+        b.iter(|| {
+            out.clear();
+            g.geocode_many(&latlon, &mut out);
+            black_box(&out);
+        })
+    });
     // Breakdown: the H3 cell alone, and the cell plus the borough alone.
     group.bench_function("h3_cell_only", |b| {
         b.iter(|| {

@@ -12,7 +12,7 @@ use crate::cells::{cell_at, normalise_longitude, resolution_for_precision};
 use crate::error::LoadError;
 use crate::gazetteer::Gazetteer;
 use crate::grid::osgb36_to_wgs84;
-use crate::lattice::CellLattice;
+use crate::lattice::{CellLattice, Entry};
 use crate::postcode::{find_postcode_in_text, PostcodeHit, PostcodeIndex, PostcodeLevel};
 
 /// File name of the postcode directory in the data directory.
@@ -353,18 +353,63 @@ impl Geocoder {
     /// numbers count as absent; (0, 0) pairs are treated as missing-value
     /// placeholders. Never panics.
     pub fn geocode(&self, input: &LocationInput<'_>) -> Geocode {
+        match self.resolve(input) {
+            Resolved::At(at) => {
+                let mut p = self.prepare(at);
+                p.read();
+                self.finish(p)
+            }
+            Resolved::Done(g) => g,
+        }
+    }
+
+    /// Geocodes many locations, appending to `out` exactly what
+    /// [`Geocoder::geocode`] gives for each, in order. Faster per location:
+    /// the table lookups of a few locations at a time are started before any
+    /// of their results is used, so their memory reads overlap instead of
+    /// waiting one after the other.
+    pub fn geocode_many(&self, inputs: &[LocationInput<'_>], out: &mut Vec<Geocode>) {
+        const LANES: usize = 16;
+        out.reserve(inputs.len());
+        let mut placing: Vec<Result<Placing<'_>, Geocode>> = Vec::with_capacity(LANES);
+        for chunk in inputs.chunks(LANES) {
+            placing.extend(chunk.iter().map(|input| match self.resolve(input) {
+                Resolved::At(at) => Ok(self.prepare(at)),
+                Resolved::Done(g) => Err(g),
+            }));
+            for p in placing.iter_mut().flatten() {
+                p.read();
+            }
+            for p in placing.iter().flatten() {
+                p.touch_arena();
+            }
+            out.extend(placing.drain(..).map(|p| match p {
+                Ok(p) => self.finish(p),
+                Err(g) => g,
+            }));
+        }
+    }
+
+    /// The point of a location, by the first method that works, or the
+    /// result when there is none.
+    fn resolve(&self, input: &LocationInput<'_>) -> Resolved {
         if let Some((lat, lon)) = latlon(input.latitude, input.longitude) {
-            return self.place(
+            return Resolved::At(At {
                 lat,
                 lon,
-                GeocodeMethod::LatLon,
-                self.config.latlon_precision_m,
-            );
+                method: GeocodeMethod::LatLon,
+                precision_m: self.config.latlon_precision_m,
+            });
         }
         if let (Some(e), Some(n)) = (finite(input.easting), finite(input.northing)) {
             if e != 0.0 || n != 0.0 {
                 if let Some((lat, lon)) = osgb36_to_wgs84(e, n) {
-                    return self.place(lat, lon, GeocodeMethod::Grid, grid_precision(e, n));
+                    return Resolved::At(At {
+                        lat,
+                        lon,
+                        method: GeocodeMethod::Grid,
+                        precision_m: grid_precision(e, n),
+                    });
                 }
             }
         }
@@ -375,7 +420,7 @@ impl Geocoder {
                     PostcodeLevel::Sector => GeocodeMethod::PostcodeSector,
                     PostcodeLevel::District => GeocodeMethod::PostcodeDistrict,
                 };
-                return self.place_hit(hit, method);
+                return Resolved::At(At::hit(hit, method));
             }
         }
         if let Some(text) = input.description {
@@ -383,26 +428,65 @@ impl Geocoder {
                 .zip(self.postcodes.as_ref())
                 .and_then(|(pc, idx)| idx.lookup(&pc));
             if let Some(hit) = text_hit {
-                return self.place_hit(hit, GeocodeMethod::TextPostcode);
+                return Resolved::At(At::hit(hit, GeocodeMethod::TextPostcode));
             }
             if let Some(m) = self.places.as_ref().and_then(|g| g.find_in(text)) {
-                return self.place(
-                    m.place.lat,
-                    m.place.lon,
-                    GeocodeMethod::Gazetteer,
-                    m.place.precision_m,
-                );
+                return Resolved::At(At {
+                    lat: m.place.lat,
+                    lon: m.place.lon,
+                    method: GeocodeMethod::Gazetteer,
+                    precision_m: m.place.precision_m,
+                });
             }
         }
-        Geocode::unresolved()
+        Resolved::Done(Geocode::unresolved())
     }
 
-    fn place_hit(&self, hit: PostcodeHit, method: GeocodeMethod) -> Geocode {
-        self.place(hit.lat, hit.lon, method, hit.precision_m)
+    /// Starts placing a located point: checks the service area, picks the
+    /// resolution and finds (without reading) its lattice entries.
+    fn prepare(&self, at: At) -> Placing<'_> {
+        let res =
+            resolution_for_precision(f64::from(at.precision_m)).min(self.config.finest_resolution);
+        let mut p = Placing {
+            at,
+            res,
+            out: None,
+            fine: None,
+            raw_cell: None,
+            cached: None,
+        };
+        if !self.config.service_area.contains(at.lat, at.lon) {
+            return p;
+        }
+        p.out = self
+            .out_lattice
+            .as_ref()
+            .filter(|_| res == self.config.finest_resolution)
+            .and_then(|l| l.entry(at.lat, at.lon, |_, _| ()));
+        let fill = |cell, arena: &mut Vec<u32>| self.fine_cell(cell, arena);
+        p.fine = self
+            .lattice
+            .as_ref()
+            .and_then(|l| l.entry(at.lat, at.lon, fill));
+        if p.fine.is_none() {
+            // A point the lattice left to h3o (near a cell edge) still
+            // finds its cell's entry, from the cell.
+            p.fine = self
+                .lattice
+                .as_ref()
+                .and_then(|l| l.entry_of(cell_at(at.lat, at.lon, CACHE_RES)?, fill));
+        }
+        p
     }
 
-    /// Cell and areas for a located point, limited by its precision.
-    fn place(&self, lat: f64, lon: f64, method: GeocodeMethod, precision_m: u32) -> Geocode {
+    /// Cell and areas for a prepared point, limited by its precision.
+    fn finish(&self, p: Placing<'_>) -> Geocode {
+        let At {
+            lat,
+            lon,
+            method,
+            precision_m,
+        } = p.at;
         let mut g = Geocode::unresolved();
         g.precision_m = Some(precision_m);
         if !self.config.service_area.contains(lat, lon) {
@@ -410,28 +494,8 @@ impl Geocoder {
             return g;
         }
         g.method = method;
-        let res =
-            resolution_for_precision(f64::from(precision_m)).min(self.config.finest_resolution);
-        // Both table entries are found before either is read, so their
-        // cache misses overlap.
-        let out = self
-            .out_lattice
-            .as_ref()
-            .filter(|_| res == self.config.finest_resolution)
-            .and_then(|l| l.entry(lat, lon, |_, _| ()));
-        let fill = |cell, arena: &mut Vec<u32>| self.fine_cell(cell, arena);
-        let fine = self.lattice.as_ref().and_then(|l| l.entry(lat, lon, fill));
-        let fast_cell = out.and_then(|e| e.cell());
-        // A point the lattice left to h3o (near a cell edge) still finds its
-        // cell's entry, from the cell.
-        let fine = fine.or_else(|| {
-            let l = self.lattice.as_ref()?;
-            l.entry_of(cell_at(lat, lon, CACHE_RES)?, fill)
-        });
-        let cached = fine
-            .map(|e| (e.payload(), e.arena()))
-            .filter(|(c, _)| c.valid);
-        g.cell = fast_cell.or_else(|| cell_at(lat, lon, res));
+        let fast_cell = p.raw_cell.and_then(|c| CellIndex::try_from(c).ok());
+        g.cell = fast_cell.or_else(|| cell_at(lat, lon, p.res));
         if g.cell.is_none() {
             g.method = GeocodeMethod::OutOfArea;
             return g;
@@ -448,7 +512,7 @@ impl Geocoder {
                 continue; // too coarse to say which area
             }
             if let Some(layer) = &self.layers[k] {
-                let index = match cached.map(|(c, arena)| (c.areas[k], arena)) {
+                let index = match p.cached.map(|(c, arena)| (c.areas[k], arena)) {
                     Some((NO_AREA16, _)) => None,
                     Some((NEEDS_POLYGONS, _)) => layer.locate_exact(lat, lon),
                     Some((a, arena)) if a & LOCAL != 0 => {
@@ -468,6 +532,70 @@ impl Geocoder {
         g.ward = ward;
         g.lsoa = lsoa;
         g
+    }
+}
+
+/// A located point, before it is placed in a cell and areas.
+#[derive(Debug, Clone, Copy)]
+struct At {
+    lat: f64,
+    lon: f64,
+    method: GeocodeMethod,
+    precision_m: u32,
+}
+
+impl At {
+    fn hit(hit: PostcodeHit, method: GeocodeMethod) -> Self {
+        At {
+            lat: hit.lat,
+            lon: hit.lon,
+            method,
+            precision_m: hit.precision_m,
+        }
+    }
+}
+
+/// What [`Geocoder::resolve`] found.
+enum Resolved {
+    /// A point to place.
+    At(At),
+    /// No point: the result as it stands.
+    Done(Geocode),
+}
+
+/// A point being placed: its lattice entries, then what they hold.
+struct Placing<'a> {
+    at: At,
+    res: Resolution,
+    out: Option<Entry<'a, (), ()>>,
+    fine: Option<Entry<'a, FineCell, u32>>,
+    raw_cell: Option<u64>,
+    cached: Option<(FineCell, &'a [u32])>,
+}
+
+impl Placing<'_> {
+    /// Reads the entries (the memory reads that are likely cache misses).
+    #[inline]
+    fn read(&mut self) {
+        self.raw_cell = self.out.as_ref().map(|e| e.raw_cell());
+        self.cached = self
+            .fine
+            .as_ref()
+            .map(|e| (e.payload(), e.arena()))
+            .filter(|(c, _)| c.valid);
+    }
+
+    /// Reads the first word of each layer's boundary items, so a batch's
+    /// reads of them overlap too.
+    #[inline]
+    fn touch_arena(&self) {
+        if let Some((c, arena)) = self.cached {
+            for a in c.areas {
+                if a & LOCAL != 0 && a != NO_AREA16 && a != NEEDS_POLYGONS {
+                    std::hint::black_box(arena.get(usize::from(a & !LOCAL)).copied());
+                }
+            }
+        }
     }
 }
 
@@ -818,6 +946,49 @@ mod tests {
         let e = Geocoder::load(dir.path(), GeocoderConfig::default()).unwrap_err();
         assert!(matches!(e, LoadError::Corrupt { .. }), "{e}");
         assert!(e.to_string().contains("postcodes.bin: truncated"), "{e}");
+    }
+
+    #[test]
+    fn many_at_once_gives_the_one_by_one_answers() {
+        let (_dir, g) = geocoder();
+        let mut inputs = Vec::new();
+        for k in 0..40 {
+            let t = f64::from(k) / 40.0;
+            inputs.push(LocationInput {
+                latitude: Some(51.3 + 0.4 * t),
+                longitude: Some(-0.2 + 0.3 * t),
+                ..Default::default()
+            });
+            // Every other method, and nothing at all, in between.
+            inputs.push(match k % 5 {
+                0 => LocationInput {
+                    postcode: Some("BR1 1AB"),
+                    ..Default::default()
+                },
+                1 => LocationInput {
+                    easting: Some(530_000.0 + 100.0 * f64::from(k)),
+                    northing: Some(180_000.0),
+                    ..Default::default()
+                },
+                2 => LocationInput {
+                    latitude: Some(55.0),
+                    longitude: Some(-3.0),
+                    ..Default::default()
+                },
+                3 => LocationInput {
+                    description: Some("near BR1 1AB"),
+                    ..Default::default()
+                },
+                _ => LocationInput::default(),
+            });
+        }
+        let mut many = vec![Geocode::unresolved()];
+        g.geocode_many(&inputs, &mut many);
+        assert_eq!(many.len(), 1 + inputs.len(), "appends");
+        let one: Vec<Geocode> = inputs.iter().map(|i| g.geocode(i)).collect();
+        assert_eq!(&many[1..], &one[..]);
+        let methods: std::collections::BTreeSet<_> = one.iter().map(|r| r.method).collect();
+        assert!(methods.len() >= 5, "{methods:?}");
     }
 
     #[test]

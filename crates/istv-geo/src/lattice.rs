@@ -89,14 +89,11 @@ pub(crate) struct Entry<'a, P, A> {
 }
 
 impl<'a, P: Copy, A> Entry<'a, P, A> {
-    /// The cell, or `None` if the lattice point has none.
+    /// The cell's index as stored: `NO_CELL` (0, never a valid index) if the
+    /// lattice point has none.
     #[inline]
-    pub(crate) fn cell(&self) -> Option<CellIndex> {
-        match self.block.cells[self.k] {
-            NO_CELL => None,
-            // The block's cells were checked when it was filled.
-            c => CellIndex::try_from(c).ok(),
-        }
+    pub(crate) fn raw_cell(&self) -> u64 {
+        self.block.cells[self.k]
     }
 
     /// The payload (the default where the lattice point has no cell).
@@ -235,7 +232,8 @@ impl<P: Copy + Default, A> CellLattice<P, A> {
         payload: impl Fn(CellIndex, &mut Vec<A>) -> P,
     ) -> Option<(CellIndex, P, &[A])> {
         let e = self.entry(lat, lon, payload)?;
-        Some((e.cell()?, e.payload(), e.arena()))
+        let cell = CellIndex::try_from(e.raw_cell()).ok()?;
+        Some((cell, e.payload(), e.arena()))
     }
 
     /// The entry of the cell containing a point, without reading it yet: a
@@ -569,7 +567,10 @@ mod tests {
         assert_eq!(cell2, cell);
         // The same entry, found from the cell.
         let e = lattice.entry_of(cell, f).unwrap();
-        assert_eq!((e.cell(), e.payload()), (Some(cell), u64::from(cell) ^ 1));
+        assert_eq!(
+            (e.raw_cell(), e.payload()),
+            (u64::from(cell), u64::from(cell) ^ 1)
+        );
         assert!(lattice
             .entry_of(cell.parent(Resolution::Ten).unwrap(), f)
             .is_none());

@@ -228,6 +228,21 @@ fn borough_and_ward_agreement_on_reference_postcodes() {
             Some(_) => {}
         }
     }
+    // The batch call gives exactly the one-by-one answers.
+    let inputs: Vec<LocationInput> = rows
+        .iter()
+        .map(|r| LocationInput {
+            latitude: Some(r.lat),
+            longitude: Some(r.lon),
+            ..Default::default()
+        })
+        .collect();
+    let mut many = Vec::new();
+    g.geocode_many(&inputs, &mut many);
+    assert_eq!(many.len(), inputs.len());
+    for (i, got) in inputs.iter().zip(&many) {
+        assert_eq!(got, &g.geocode(i), "{i:?}");
+    }
     let n = rows.len() as f64;
     let pct = |x: u64| 100.0 * x as f64 / n;
     eprintln!(

@@ -4,8 +4,9 @@
 //!
 //! 1. validate: [`istv_core::Validator`] turns a raw row into an
 //!    [`Attendance`];
-//! 2. geocode: [`geocode_stage`] places it and drops what identifies a
-//!    place exactly (the free text and the point);
+//! 2. geocode: [`geocode_stage`] (or [`geocode_stage_many`] for a batch)
+//!    places it and drops what identifies a place exactly (the free text
+//!    and the point);
 //! 3. aggregate: the resulting [`Event`] is what the store counts.
 #![warn(missing_docs)]
 
@@ -81,6 +82,16 @@ pub fn to_event(a: &Attendance, g: &Geocode) -> Event {
 /// Geocodes an attendance into its event.
 pub fn geocode_stage(geocoder: &Geocoder, a: &Attendance) -> Event {
     to_event(a, &geocoder.geocode(&location_input(a)))
+}
+
+/// Geocodes many attendances into their events, appended to `out` in order:
+/// the same events as [`geocode_stage`] one by one, in less time (see
+/// [`Geocoder::geocode_many`]).
+pub fn geocode_stage_many(geocoder: &Geocoder, records: &[Attendance], out: &mut Vec<Event>) {
+    let inputs: Vec<LocationInput<'_>> = records.iter().map(location_input).collect();
+    let mut geocodes = Vec::with_capacity(records.len());
+    geocoder.geocode_many(&inputs, &mut geocodes);
+    out.extend(records.iter().zip(&geocodes).map(|(a, g)| to_event(a, g)));
 }
 
 #[cfg(test)]

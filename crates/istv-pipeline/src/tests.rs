@@ -48,6 +48,35 @@ fn an_event_keeps_only_derived_fields() {
 }
 
 #[test]
+fn a_batch_gives_the_one_by_one_events() {
+    let records: Vec<Attendance> = [
+        vec![
+            (Field::AssaultLatitude, "51.5007"),
+            (Field::AssaultLongitude, "-0.1246"),
+        ],
+        vec![(Field::AssaultLocationDescription, "somewhere")],
+        vec![
+            (Field::AssaultEasting, "530000"),
+            (Field::AssaultNorthing, "180000"),
+        ],
+        vec![
+            (Field::AssaultLatitude, "55.9"),
+            (Field::AssaultLongitude, "-3.2"),
+        ],
+    ]
+    .iter()
+    .map(|c| attendance(c))
+    .collect();
+    let g = Geocoder::new(Default::default());
+    let mut many = Vec::new();
+    geocode_stage_many(&g, &records, &mut many);
+    let one: Vec<Event> = records.iter().map(|a| geocode_stage(&g, a)).collect();
+    assert_eq!(many, one);
+    let methods: Vec<&str> = many.iter().map(|e| e.geocode_method.as_str()).collect();
+    assert_eq!(methods, ["latlon", "unresolved", "grid", "out_of_area"]);
+}
+
+#[test]
 fn content_hash_changes_with_any_field_and_only_then() {
     let base = content_hash(&attendance(&[]));
     assert_eq!(base, content_hash(&attendance(&[])));

@@ -357,6 +357,21 @@ fn read_batches(
 ) -> Result<(), ApiError> {
     let stopped = || ApiError::Internal("the store writer stopped".into());
     let mut batch = Batch::default();
+    // Accepted records wait here to be geocoded a few dozen at a time.
+    let mut pending: Vec<istv_core::Attendance> = Vec::with_capacity(GEOCODE_CHUNK);
+    let geocode_pending = |pending: &mut Vec<istv_core::Attendance>, batch: &mut Batch| {
+        let from = batch.events.len();
+        istv_pipeline::geocode_stage_many(geocoder, pending, &mut batch.events);
+        pending.clear();
+        for event in &batch.events[from..] {
+            m.geocoded
+                .with_label_values(&[
+                    event.geocode_method.as_str(),
+                    event.location_status().as_str(),
+                ])
+                .inc();
+        }
+    };
     loop {
         let raw = match feed.next() {
             None => break,
@@ -373,14 +388,10 @@ fn read_batches(
             Some(record) => {
                 receipt.accepted += 1;
                 m.accepted.inc();
-                let event = istv_pipeline::geocode_stage(geocoder, &record);
-                m.geocoded
-                    .with_label_values(&[
-                        event.geocode_method.as_str(),
-                        event.location_status().as_str(),
-                    ])
-                    .inc();
-                batch.events.push(event);
+                pending.push(record);
+                if pending.len() == GEOCODE_CHUNK {
+                    geocode_pending(&mut pending, &mut batch);
+                }
             }
             None => {
                 receipt.rejected += 1;
@@ -400,14 +411,19 @@ fn read_batches(
                 }
             }
         }
-        if batch.events.len() >= batch_rows || batch.errors.len() >= batch_rows {
+        if batch.events.len() + pending.len() >= batch_rows || batch.errors.len() >= batch_rows {
+            geocode_pending(&mut pending, &mut batch);
             to_writer
                 .send(std::mem::take(&mut batch))
                 .map_err(|_| stopped())?;
         }
     }
+    geocode_pending(&mut pending, &mut batch);
     to_writer.send(batch).map_err(|_| stopped())
 }
+
+/// Accepted records geocoded together (see `Geocoder::geocode_many`).
+const GEOCODE_CHUNK: usize = 64;
 
 /// Writes batches to the store until the reader is done, each batch's
 /// errors first; returns the store's counts over all of them.
