@@ -18,12 +18,12 @@
 //! residuals are about 0.0013 cell spacings (6 cm at resolution 11); on the
 //! edges and vertices of 60,000 random cells the largest fit error found was
 //! 1.06 times its tile's residual, so the margin has room to spare (the
-//! tests below fail when it is cut to half the residual). A tile whose fit is poor (a face edge of the icosahedron or
-//! a pentagon nearby) is never used. The lattice coordinates of a cell are
-//! turned back into its index through blocks of 16 x 16 cells, each cell
-//! checked to round-trip. Tiles and blocks are built on first use, so only
-//! the places that see data cost anything, and the structure can be shared by
-//! threads.
+//! tests below fail when it is cut to half the residual). A tile whose fit
+//! is poor (a face edge of the icosahedron or a pentagon nearby) is never
+//! used. The lattice coordinates of a cell are turned back into its index
+//! through blocks of 16 x 16 cells, each cell checked to round-trip. Tiles
+//! and blocks are built on first use, so only the places that see data cost
+//! anything, and the structure can be shared by threads.
 
 use std::sync::OnceLock;
 
