@@ -188,3 +188,64 @@ fn broken_boundary_files_are_refused_and_keep_the_old_data() {
         stdout(&o)
     );
 }
+
+#[test]
+fn imported_places_resolve_descriptions() {
+    let dir = tempfile::tempdir().unwrap();
+    import_boroughs(dir.path());
+    // Trafalgar Square (Westminster) and a Bromley street, as an ED's
+    // gazetteer might list them; one name twice, far apart, is ambiguous.
+    let places = file(
+        dir.path(),
+        "places.csv",
+        "name,lat,lon,borough\n\
+         Trafalgar Square,51.5080,-0.1281,E09000033\n\
+         Church Street,51.4050,0.0150,\n\
+         Red Lion,51.5000,-0.1000,\n\
+         Red Lion,51.4000,0.0500,\n",
+    );
+    let o = istv(dir.path())
+        .args(["geo", "import-places"])
+        .arg(&places)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("imported 4 places (3 distinct names)"),
+        "{}",
+        stderr(&o)
+    );
+    let feed = file(
+        dir.path(),
+        "feed.csv",
+        "site_code,record_id,assault_datetime,assault_method,assault_location_type,assault_location_description\n\
+         RJ122,a,2024-01-01,body_part,street,\"fight in TRAFALGAR SQUARE.\"\n\
+         RJ122,b,2024-01-01,body_part,street,outside no 4 church st\n\
+         RJ122,c,2024-01-01,body_part,street,by the red lion\n",
+    );
+    let (rows, summary) = locate(dir.path(), &[], &feed);
+    assert_eq!(
+        rows[0],
+        "row,record_id,method,precision_m,cell,borough_code,ward_code,lsoa_code"
+            .split(',')
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(rows[1][2], "gazetteer");
+    assert_eq!(rows[1][5], "E09000033");
+    assert_eq!(rows[2][2], "gazetteer");
+    assert_eq!(rows[2][5], "E09000006", "Bromley");
+    assert_eq!(rows[3][2], "unresolved", "ambiguous name");
+    assert!(summary.contains("3 rows"), "{summary}");
+
+    // A broken gazetteer is refused and the imported one still answers.
+    let bad = file(dir.path(), "bad.csv", "name,lat,lon\nNowhere,91.0,0.0\n");
+    let o = istv(dir.path())
+        .args(["geo", "import-places"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot import"), "{}", stderr(&o));
+    let (rows, _) = locate(dir.path(), &[], &feed);
+    assert_eq!(rows[1][2], "gazetteer");
+}
