@@ -21,6 +21,11 @@ fn postcode_row(postcode: &str) -> (String, String, String, String, String) {
     )
 }
 
+/// `istv geo ARGS FILE`, whatever its outcome.
+fn geo(dir: &std::path::Path, args: &[&str], file: &std::path::Path) -> std::process::Output {
+    istv(dir).arg("geo").args(args).arg(file).output().unwrap()
+}
+
 /// `istv geo locate` with extra flags: the CSV rows split into fields, and
 /// the summary.
 fn locate(
@@ -28,12 +33,8 @@ fn locate(
     flags: &[&str],
     feed: &std::path::Path,
 ) -> (Vec<Vec<String>>, String) {
-    let o = istv(dir)
-        .args(["geo", "locate"])
-        .args(flags)
-        .arg(feed)
-        .output()
-        .unwrap();
+    let args: Vec<&str> = ["locate"].iter().chain(flags).copied().collect();
+    let o = geo(dir, &args, feed);
     assert!(o.status.success(), "{}", stderr(&o));
     let rows = stdout(&o)
         .lines()
@@ -137,11 +138,7 @@ fn locate_reports_method_precision_cell_and_areas() {
     assert_eq!(rows[1][2], "out_of_area");
     assert_eq!(rows[8][2], "latlon");
     assert_eq!(res(&rows[8][4]), 11);
-    let o = istv(dir.path())
-        .args(["geo", "locate", "--h3-resolution", "6"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let o = geo(dir.path(), &["locate", "--h3-resolution", "6"], &path);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("outside 7-15"), "{}", stderr(&o));
 }
@@ -155,9 +152,9 @@ fn broken_boundary_files_are_refused_and_keep_the_old_data() {
         "bad.geojson",
         "{\"type\":\"FeatureCollection\",\"features\":[{\"type\":\"Feature\",",
     );
-    let o = istv(dir.path())
-        .args([
-            "geo",
+    let o = geo(
+        dir.path(),
+        &[
             "import",
             "--level",
             "borough",
@@ -165,10 +162,9 @@ fn broken_boundary_files_are_refused_and_keep_the_old_data() {
             "code",
             "--name-property",
             "name",
-        ])
-        .arg(&bad)
-        .output()
-        .unwrap();
+        ],
+        &bad,
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).starts_with("error: cannot import"),
@@ -177,11 +173,7 @@ fn broken_boundary_files_are_refused_and_keep_the_old_data() {
     );
     // The old boundaries still answer.
     let feed = file(dir.path(), "f.csv", "site_code,record_id,assault_datetime,assault_method,assault_location_type,assault_latitude,assault_longitude\nRJ122,1,2024-01-01,body_part,street,51.5080,-0.1281\n");
-    let o = istv(dir.path())
-        .args(["geo", "locate"])
-        .arg(&feed)
-        .output()
-        .unwrap();
+    let o = geo(dir.path(), &["locate"], &feed);
     assert!(
         stdout(&o).lines().nth(1).unwrap().contains(",E09000033,"),
         "{}",
@@ -204,11 +196,7 @@ fn imported_places_resolve_descriptions() {
          Red Lion,51.5000,-0.1000,\n\
          Red Lion,51.4000,0.0500,\n",
     );
-    let o = istv(dir.path())
-        .args(["geo", "import-places"])
-        .arg(&places)
-        .output()
-        .unwrap();
+    let o = geo(dir.path(), &["import-places"], &places);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("imported 4 places (3 distinct names)"),
@@ -239,11 +227,7 @@ fn imported_places_resolve_descriptions() {
 
     // A broken gazetteer is refused and the imported one still answers.
     let bad = file(dir.path(), "bad.csv", "name,lat,lon\nNowhere,91.0,0.0\n");
-    let o = istv(dir.path())
-        .args(["geo", "import-places"])
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let o = geo(dir.path(), &["import-places"], &bad);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("cannot import"), "{}", stderr(&o));
     let (rows, _) = locate(dir.path(), &[], &feed);

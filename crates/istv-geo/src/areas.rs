@@ -505,16 +505,10 @@ impl AreaLayer {
     /// points whose res-11 cell descends from a cell can lie slightly outside
     /// that cell's hexagon, so the test box is widened by one edge length.
     fn build_cache(&mut self) {
-        let segments: Vec<Line<[f64; 2]>> = self
-            .parts
-            .iter()
-            .flat_map(|(_, p)| std::iter::once(p.exterior()).chain(p.interiors()))
-            .flat_map(|ring| ring.lines().map(edge_line))
-            .collect();
-        let segs = RTree::bulk_load(segments);
         if self.parts.is_empty() {
             return;
         }
+        let segs = self.edges();
         let env: AABB<[f64; 2]> = self.tree.root().envelope();
         let (lo, hi) = (env.lower(), env.upper());
         let mut start: BTreeSet<CellIndex> = BTreeSet::new();

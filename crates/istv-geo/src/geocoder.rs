@@ -213,11 +213,12 @@ pub struct Geocoder {
     places: Option<Gazetteer>,
     layers: [Option<AreaLayer>; 3],
     /// Fast exact cells at `CACHE_RES` over the service area, each with what
-    /// its points need to find their area in every layer. Rebuilt whenever a
-    /// layer changes.
+    /// its points need to find their area in every layer. Built when a layer
+    /// is loaded and rebuilt whenever one changes; `None` without layers.
     lattice: Option<CellLattice<FineCell, u32>>,
     /// Fast exact cells at the finest resolution reported (a point's cell is
     /// not always its finer cell's parent, so it is looked up on its own).
+    /// Depends on the settings only.
     out_lattice: Option<CellLattice<()>>,
 }
 
@@ -240,27 +241,58 @@ const NEEDS_POLYGONS: u16 = u16::MAX - 1;
 /// From this bit up: the offset of the cell's boundary items.
 const LOCAL: u16 = 1 << 15;
 
+/// One layer's entry of a [`FineCell`], decoded.
+enum Slot {
+    /// Every point lies in this area.
+    Area(u32),
+    /// No area holds the cell's points.
+    NoArea,
+    /// The layer's polygons decide.
+    Polygons,
+    /// The cell's boundary items start at this offset of the block's arena.
+    Local(usize),
+}
+
+impl Slot {
+    #[inline]
+    fn of(a: u16) -> Slot {
+        match a {
+            NO_AREA16 => Slot::NoArea,
+            NEEDS_POLYGONS => Slot::Polygons,
+            a if a & LOCAL != 0 => Slot::Local(usize::from(a & !LOCAL)),
+            a => Slot::Area(u32::from(a)),
+        }
+    }
+}
+
 impl Geocoder {
     /// A geocoder with no reference data: only coordinates resolve, without areas.
     pub fn new(config: GeocoderConfig) -> Self {
-        let mut g = Geocoder {
-            config,
-            ..Default::default()
-        };
-        g.reset_lattice();
-        g
-    }
-
-    fn reset_lattice(&mut self) {
-        let a = &self.config.service_area;
-        self.lattice = CellLattice::new(CACHE_RES, a.min_lat, a.max_lat, a.min_lon, a.max_lon);
-        self.out_lattice = CellLattice::new(
-            self.config.finest_resolution,
+        let a = &config.service_area;
+        let out_lattice = CellLattice::new(
+            config.finest_resolution,
             a.min_lat,
             a.max_lat,
             a.min_lon,
             a.max_lon,
         );
+        Geocoder {
+            config,
+            out_lattice,
+            ..Default::default()
+        }
+    }
+
+    /// Rebuilds the area lattice after the layers changed (its payloads
+    /// hold their answers).
+    fn reset_area_lattice(&mut self) {
+        let a = &self.config.service_area;
+        self.lattice = self
+            .layers
+            .iter()
+            .any(Option::is_some)
+            .then(|| CellLattice::new(CACHE_RES, a.min_lat, a.max_lat, a.min_lon, a.max_lon))
+            .flatten();
     }
 
     /// What the points of a cell at `CACHE_RES` need to find their area in
@@ -303,7 +335,7 @@ impl Geocoder {
                 g.layers[kind as usize] = Some(layer);
             }
         }
-        g.reset_lattice();
+        g.reset_area_lattice();
         Ok(g)
     }
 
@@ -324,7 +356,7 @@ impl Geocoder {
     pub fn set_layer(&mut self, layer: AreaLayer) {
         let k = layer.kind() as usize;
         self.layers[k] = Some(layer);
-        self.reset_lattice();
+        self.reset_area_lattice();
     }
 
     /// The settings.
@@ -353,13 +385,16 @@ impl Geocoder {
     /// numbers count as absent; (0, 0) pairs are treated as missing-value
     /// placeholders. Never panics.
     pub fn geocode(&self, input: &LocationInput<'_>) -> Geocode {
-        match self.resolve(input) {
-            Resolved::At(at) => {
-                let mut p = self.prepare(at);
+        let placing = match self.resolve(input) {
+            Resolved::At(at) => self.prepare(at),
+            Resolved::Done(g) => Err(g),
+        };
+        match placing {
+            Ok(mut p) => {
                 p.read();
                 self.finish(p)
             }
-            Resolved::Done(g) => g,
+            Err(g) => g,
         }
     }
 
@@ -374,7 +409,7 @@ impl Geocoder {
         let mut placing: Vec<Result<Placing<'_>, Geocode>> = Vec::with_capacity(LANES);
         for chunk in inputs.chunks(LANES) {
             placing.extend(chunk.iter().map(|input| match self.resolve(input) {
-                Resolved::At(at) => Ok(self.prepare(at)),
+                Resolved::At(at) => self.prepare(at),
                 Resolved::Done(g) => Err(g),
             }));
             for p in placing.iter_mut().flatten() {
@@ -443,40 +478,42 @@ impl Geocoder {
     }
 
     /// Starts placing a located point: checks the service area, picks the
-    /// resolution and finds (without reading) its lattice entries.
-    fn prepare(&self, at: At) -> Placing<'_> {
+    /// resolution and finds (without reading) its lattice entries. A point
+    /// outside the service area is already its result.
+    fn prepare(&self, at: At) -> Result<Placing<'_>, Geocode> {
+        if !self.config.service_area.contains(at.lat, at.lon) {
+            let mut g = Geocode::unresolved();
+            g.method = GeocodeMethod::OutOfArea;
+            g.precision_m = Some(at.precision_m);
+            return Err(g);
+        }
         let res =
             resolution_for_precision(f64::from(at.precision_m)).min(self.config.finest_resolution);
-        let mut p = Placing {
-            at,
-            res,
-            out: None,
-            fine: None,
-            raw_cell: None,
-            cached: None,
-        };
-        if !self.config.service_area.contains(at.lat, at.lon) {
-            return p;
-        }
-        p.out = self
+        let out = self
             .out_lattice
             .as_ref()
             .filter(|_| res == self.config.finest_resolution)
             .and_then(|l| l.entry(at.lat, at.lon, |_, _| ()));
-        let fill = |cell, arena: &mut Vec<u32>| self.fine_cell(cell, arena);
-        p.fine = self
-            .lattice
-            .as_ref()
-            .and_then(|l| l.entry(at.lat, at.lon, fill));
-        if p.fine.is_none() {
-            // A point the lattice left to h3o (near a cell edge) still
-            // finds its cell's entry, from the cell.
-            p.fine = self
-                .lattice
-                .as_ref()
-                .and_then(|l| l.entry_of(cell_at(at.lat, at.lon, CACHE_RES)?, fill));
+        let mut p = Placing {
+            at,
+            res,
+            out,
+            fine: None,
+            fine_cell: None,
+            raw_cell: None,
+            cached: None,
+        };
+        if let Some(lattice) = &self.lattice {
+            let fill = |cell, arena: &mut Vec<u32>| self.fine_cell(cell, arena);
+            p.fine = lattice.entry(at.lat, at.lon, fill);
+            if p.fine.is_none() {
+                // A point the lattice left to h3o (near a cell edge) still
+                // finds its cell's entry, from the cell.
+                p.fine_cell = cell_at(at.lat, at.lon, CACHE_RES);
+                p.fine = p.fine_cell.and_then(|c| lattice.entry_of(c, fill));
+            }
         }
-        p
+        Ok(p)
     }
 
     /// Cell and areas for a prepared point, limited by its precision.
@@ -489,10 +526,6 @@ impl Geocoder {
         } = p.at;
         let mut g = Geocode::unresolved();
         g.precision_m = Some(precision_m);
-        if !self.config.service_area.contains(lat, lon) {
-            g.method = GeocodeMethod::OutOfArea;
-            return g;
-        }
         g.method = method;
         let fast_cell = p.raw_cell.and_then(|c| CellIndex::try_from(c).ok());
         g.cell = fast_cell.or_else(|| cell_at(lat, lon, p.res));
@@ -500,6 +533,9 @@ impl Geocoder {
             g.method = GeocodeMethod::OutOfArea;
             return g;
         }
+        // Without a lattice entry, the layers' own cache needs the point's
+        // `CACHE_RES` cell: computed at most once, and only then.
+        let mut fine: Option<Option<CellIndex>> = p.fine_cell.map(Some);
         let limits = [
             self.config.borough_max_precision_m,
             self.config.ward_max_precision_m,
@@ -512,14 +548,12 @@ impl Geocoder {
                 continue; // too coarse to say which area
             }
             if let Some(layer) = &self.layers[k] {
-                let index = match p.cached.map(|(c, arena)| (c.areas[k], arena)) {
-                    Some((NO_AREA16, _)) => None,
-                    Some((NEEDS_POLYGONS, _)) => layer.locate_exact(lat, lon),
-                    Some((a, arena)) if a & LOCAL != 0 => {
-                        locate_local(layer, &arena[usize::from(a & !LOCAL)..], lat, lon)
-                    }
-                    Some((a, _)) => Some(u32::from(a)),
-                    None => match cell_at(lat, lon, CACHE_RES) {
+                let index = match p.cached.map(|(c, arena)| (Slot::of(c.areas[k]), arena)) {
+                    Some((Slot::Area(a), _)) => Some(a),
+                    Some((Slot::NoArea, _)) => None,
+                    Some((Slot::Polygons, _)) => layer.locate_exact(lat, lon),
+                    Some((Slot::Local(at), arena)) => locate_local(layer, &arena[at..], lat, lon),
+                    None => match *fine.get_or_insert_with(|| cell_at(lat, lon, CACHE_RES)) {
                         Some(fine) => layer.locate_index(lat, lon, fine),
                         None => layer.locate_exact(lat, lon),
                     },
@@ -569,6 +603,8 @@ struct Placing<'a> {
     res: Resolution,
     out: Option<Entry<'a, (), ()>>,
     fine: Option<Entry<'a, FineCell, u32>>,
+    /// The point's `CACHE_RES` cell from h3o, when the lattice left it there.
+    fine_cell: Option<CellIndex>,
     raw_cell: Option<u64>,
     cached: Option<(FineCell, &'a [u32])>,
 }
@@ -591,8 +627,8 @@ impl Placing<'_> {
     fn touch_arena(&self) {
         if let Some((c, arena)) = self.cached {
             for a in c.areas {
-                if a & LOCAL != 0 && a != NO_AREA16 && a != NEEDS_POLYGONS {
-                    std::hint::black_box(arena.get(usize::from(a & !LOCAL)).copied());
+                if let Slot::Local(at) = Slot::of(a) {
+                    std::hint::black_box(arena.get(at).copied());
                 }
             }
         }

@@ -291,7 +291,7 @@ impl<P: Copy + Default, A> CellLattice<P, A> {
     /// The local IJ coordinates of the cell containing a point, when the
     /// lattice can decide it; reads only the small, hot tile table.
     #[inline]
-    pub(crate) fn lattice_point(&self, lat: f64, lon: f64) -> Option<(i32, i32)> {
+    fn lattice_point(&self, lat: f64, lon: f64) -> Option<(i32, i32)> {
         let fu = (lat - self.lat0) * (1.0 / TILE_DLAT);
         let fv = (lon - self.lon0) * (1.0 / TILE_DLON);
         // Written so NaN fails too.
