@@ -274,15 +274,24 @@ impl BatchOutcome {
 /// What a batch does to a store: the records to write and the net change of
 /// each cube key.
 #[derive(Debug, Clone, Default)]
-pub struct BatchPlan {
+pub struct BatchPlan<'a> {
     /// The counts.
     pub outcome: BatchOutcome,
     /// The final state of every record the batch sends (added, changed or
     /// re-sent unchanged, so that it is stamped with the sending upload), one
     /// per record key, in first-seen order.
-    pub upserts: Vec<Event>,
+    pub upserts: Vec<&'a Event>,
     /// Net change per cube key, without zeros, in key order.
     pub deltas: Vec<(CubeKey, i64)>,
+}
+
+impl BatchPlan<'_> {
+    /// The first and last day among the keys the batch changes, if it
+    /// changes any.
+    pub fn day_range(&self) -> Option<(NaiveDate, NaiveDate)> {
+        // Deltas are in key order, and a key's first field is its day.
+        Some((self.deltas.first()?.0.day, self.deltas.last()?.0.day))
+    }
 }
 
 /// Plans a batch against the records already stored.
@@ -292,7 +301,7 @@ pub struct BatchPlan {
 /// batch is a duplicate or a correction of its earlier self, exactly as if
 /// the events came one per batch. No stored record counts as written by the
 /// batch's upload (see [`plan_batch_in_upload`]).
-pub fn plan_batch(existing: &HashMap<RecordKey, Event>, events: &[Event]) -> BatchPlan {
+pub fn plan_batch<'a>(existing: &HashMap<RecordKey, Event>, events: &'a [Event]) -> BatchPlan<'a> {
     plan_batch_in_upload(existing, &HashSet::new(), events)
 }
 
@@ -300,24 +309,31 @@ pub fn plan_batch(existing: &HashMap<RecordKey, Event>, events: &[Event]) -> Bat
 /// the stored records (in `existing`) last written by that same upload, so
 /// that [`BatchOutcome::replaced_in_upload`] counts the batch's events whose
 /// current version is one of those or was written earlier in the batch.
-pub fn plan_batch_in_upload(
+pub fn plan_batch_in_upload<'a>(
     existing: &HashMap<RecordKey, Event>,
     same_upload: &HashSet<RecordKey>,
-    events: &[Event],
-) -> BatchPlan {
+    events: &'a [Event],
+) -> BatchPlan<'a> {
+    // Keys come from uploads: a seeded hash, not a fixed one.
+    let hasher = foldhash::fast::RandomState::default;
     let mut outcome = BatchOutcome::default();
     // Index into `upserts` of the current state of each key the batch touched.
-    let mut touched: HashMap<RecordKey, usize> = HashMap::with_capacity(events.len());
-    let mut upserts: Vec<Event> = Vec::with_capacity(events.len());
-    let mut deltas: HashMap<CubeKey, i64> = HashMap::with_capacity(events.len());
+    let mut touched: HashMap<(&str, &str), usize, _> =
+        HashMap::with_capacity_and_hasher(events.len(), hasher());
+    let mut upserts: Vec<&Event> = Vec::with_capacity(events.len());
+    let mut deltas: HashMap<CubeKey, i64, _> =
+        HashMap::with_capacity_and_hasher(events.len(), hasher());
+    // A batch of new records meets an empty `existing`: no owned key needed.
+    let stored = |e: &Event| (!existing.is_empty()).then(|| existing.get(&e.record_key()))?;
+    let same = |e: &Event| !same_upload.is_empty() && same_upload.contains(&e.record_key());
     for event in events {
-        let key = event.record_key();
+        let key = (event.site_code.as_str(), event.record_id.as_str());
         let written_here = touched.get(&key).copied();
         let current = match written_here {
-            Some(i) => Some(&upserts[i]),
-            None => existing.get(&key),
+            Some(i) => Some(upserts[i]),
+            None => stored(event),
         };
-        if current.is_some() && (written_here.is_some() || same_upload.contains(&key)) {
+        if current.is_some() && (written_here.is_some() || same(event)) {
             outcome.replaced_in_upload += 1;
         }
         match current {
@@ -335,10 +351,10 @@ pub fn plan_batch_in_upload(
             }
         }
         match written_here {
-            Some(i) => upserts[i] = event.clone(),
+            Some(i) => upserts[i] = event,
             None => {
                 touched.insert(key, upserts.len());
-                upserts.push(event.clone());
+                upserts.push(event);
             }
         }
     }
@@ -447,7 +463,7 @@ impl Ledger {
         let plan = plan_batch_in_upload(&self.records, &same_upload, events);
         for e in plan.upserts {
             self.writers.insert(e.record_key(), upload.to_owned());
-            self.records.insert(e.record_key(), e);
+            self.records.insert(e.record_key(), e.clone());
         }
         for (k, d) in plan.deltas {
             self.cube.add(k, d);

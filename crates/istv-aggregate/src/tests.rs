@@ -278,7 +278,8 @@ fn labels_of_stored_values() {
 fn plan_batch_handles_repeats_within_a_batch() {
     let a1 = event("a", "2024-03-01", SOUTHWARK, 1);
     let a2 = event("a", "2024-03-01", LAMBETH, 2);
-    let plan = plan_batch(&Default::default(), &[a1.clone(), a2.clone(), a2.clone()]);
+    let batch = [a1.clone(), a2.clone(), a2.clone()];
+    let plan = plan_batch(&Default::default(), &batch);
     assert_eq!(
         plan.outcome,
         BatchOutcome {
@@ -288,14 +289,28 @@ fn plan_batch_handles_repeats_within_a_batch() {
             replaced_in_upload: 2
         }
     );
-    assert_eq!(plan.upserts, vec![a2.clone()]);
+    assert_eq!(plan.upserts, vec![&a2]);
     assert_eq!(plan.deltas, vec![(CubeKey::of(&a2), 1)]);
+    let march = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
+    assert_eq!(plan.day_range(), Some((march, march)));
     // A correction back to the stored content nets to no cube change.
     let stored = [(a1.record_key(), a1.clone())].into_iter().collect();
-    let plan = plan_batch(&stored, &[a2, a1.clone()]);
+    let batch = [a2, a1.clone()];
+    let plan = plan_batch(&stored, &batch);
     assert_eq!(plan.outcome.corrections, 2);
     assert!(plan.deltas.is_empty());
-    assert_eq!(plan.upserts, vec![a1.clone()]);
+    assert_eq!(plan.day_range(), None);
+    let batch = [
+        event("x", "2024-05-02", SOUTHWARK, 1),
+        event("y", "2024-01-09", SOUTHWARK, 1),
+        event("z", "2024-03-03", LAMBETH, 1),
+    ];
+    let day = |d| NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+    assert_eq!(
+        plan_batch(&Default::default(), &batch).day_range(),
+        Some((day("2024-01-09"), day("2024-05-02")))
+    );
+    assert_eq!(plan.upserts, vec![&a1]);
 }
 
 #[test]
@@ -310,14 +325,15 @@ fn an_unchanged_re_send_still_marks_the_record_as_sent_by_the_upload() {
     assert_eq!((once.duplicates, once.replaced_in_upload), (1, 0));
     assert_eq!((twice.duplicates, twice.replaced_in_upload), (1, 1));
     // Within one batch too, and no cube change either way.
+    let batch = [a1.clone(), a1.clone()];
     let plan = plan_batch(
         &[(a1.record_key(), a1.clone())].into_iter().collect(),
-        &[a1.clone(), a1.clone()],
+        &batch,
     );
     assert_eq!(plan.outcome.duplicates, 2);
     assert_eq!(plan.outcome.replaced_in_upload, 1);
     assert!(plan.deltas.is_empty());
-    assert_eq!(plan.upserts, vec![a1]);
+    assert_eq!(plan.upserts, vec![&a1]);
 }
 
 // Property tests: the aggregation laws.

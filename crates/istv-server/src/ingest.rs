@@ -357,6 +357,11 @@ fn read_batches(
 ) -> Result<(), ApiError> {
     let stopped = || ApiError::Internal("the store writer stopped".into());
     let mut batch = Batch::default();
+    // The first batches are small so that the store starts writing early (a
+    // fresh server fills its geocoding tables as points arrive, and a full
+    // first batch kept the writer idle for half a second); then they double
+    // up to `batch_rows`.
+    let mut limit = batch_rows.div_ceil(16);
     // Accepted records wait here to be geocoded a few dozen at a time.
     let mut pending: Vec<istv_core::Attendance> = Vec::with_capacity(GEOCODE_CHUNK);
     let geocode_pending = |pending: &mut Vec<istv_core::Attendance>, batch: &mut Batch| {
@@ -411,11 +416,12 @@ fn read_batches(
                 }
             }
         }
-        if batch.events.len() + pending.len() >= batch_rows || batch.errors.len() >= batch_rows {
+        if batch.events.len() + pending.len() >= limit || batch.errors.len() >= limit {
             geocode_pending(&mut pending, &mut batch);
             to_writer
                 .send(std::mem::take(&mut batch))
                 .map_err(|_| stopped())?;
+            limit = (limit * 2).min(batch_rows);
         }
     }
     geocode_pending(&mut pending, &mut batch);

@@ -41,7 +41,7 @@
 mod ids;
 mod sqlite_rows;
 
-use sqlite_rows::Statement;
+use sqlite_rows::{Param, Statement};
 
 pub use ids::UploadId;
 pub use istv_aggregate::{BatchOutcome, Disclosure, Event, Query, Row};
@@ -57,7 +57,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::Row as _;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -201,12 +201,21 @@ pub struct CheckReport {
     pub cube_keys: u64,
     /// Every key that differs (empty when the cube is exact).
     pub mismatches: Vec<Mismatch>,
+    /// Cube rows outside every span that could hold their day, which a
+    /// date-range query would miss (SQLite; always 0 on PostgreSQL).
+    pub unspanned_rows: u64,
+    /// Spans that overlap the next one, whose rows a date-range query would
+    /// count twice (SQLite; always 0 on PostgreSQL).
+    pub overlapping_spans: u64,
 }
 
 impl CheckReport {
     /// True when the cube equals the recount.
     pub fn is_ok(&self) -> bool {
-        self.mismatches.is_empty() && self.cube_total == self.records as i64
+        self.mismatches.is_empty()
+            && self.cube_total == self.records as i64
+            && self.unspanned_rows == 0
+            && self.overlapping_spans == 0
     }
 }
 
@@ -335,8 +344,28 @@ fn insert_sql(
 }
 
 fn day_text(d: NaiveDate) -> String {
+    let mut text = String::with_capacity(10);
+    write_day(&mut text, d);
+    text
+}
+
+/// Writes `d` as `YYYY-MM-DD` into `out`, replacing what it held. Batches
+/// write a day per record and cube row into one buffer, where `format!`
+/// cost more than binding the text.
+fn write_day(out: &mut String, d: NaiveDate) {
     use chrono::Datelike;
-    format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
+    out.clear();
+    let Ok(year @ 0..=9999) = u32::try_from(d.year()) else {
+        // Not from a validated record; kept exact all the same.
+        out.push_str(&format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()));
+        return;
+    };
+    for (n, width, then) in [(year, 4, "-"), (d.month(), 2, "-"), (d.day(), 2, "")] {
+        for place in (0..width).rev() {
+            out.push(char::from(b'0' + (n / 10u32.pow(place) % 10) as u8));
+        }
+        out.push_str(then);
+    }
 }
 
 fn parse_day(text: &str, column: &'static str) -> Result<NaiveDate> {
@@ -384,22 +413,39 @@ fn check_open(upload: &UploadId, state: Option<(i64,)>) -> Result<()> {
 }
 
 /// The batch's record ids grouped by site, sites in order (the order the
-/// PostgreSQL advisory locks are taken in).
-fn ids_by_site(events: &[Event]) -> BTreeMap<&str, BTreeSet<&str>> {
-    let mut by_site: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+/// PostgreSQL advisory locks are taken in), ids sorted and distinct.
+fn ids_by_site(events: &[Event]) -> BTreeMap<&str, Vec<&str>> {
+    let mut by_site: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for e in events {
         by_site
             .entry(e.site_code.as_str())
             .or_default()
-            .insert(e.record_id.as_str());
+            .push(e.record_id.as_str());
+    }
+    for ids in by_site.values_mut() {
+        ids.sort_unstable();
+        ids.dedup();
     }
     by_site
 }
 
+/// What a batch sends under one record key.
+struct Sent<'a> {
+    /// The first event with the key.
+    first: &'a Event,
+    /// The content hash every event with the key has; `None` when they
+    /// differ.
+    hash: Option<u64>,
+    /// The batch sends the key once.
+    once: bool,
+    /// Inserted as a new record before the prefetch (SQLite).
+    inserted: bool,
+}
+
 /// The stored records a batch touches, as gathered by the prefetch.
 struct Stored<'a> {
-    /// The batch's events by (site, record id).
-    sent: HashMap<(&'a str, &'a str), Vec<&'a Event>>,
+    /// What the batch sends, by (site, record id).
+    sent: HashMap<(&'a str, &'a str), Sent<'a>, foldhash::fast::RandomState>,
     /// The stored record of each key the batch touches and is stored.
     existing: HashMap<RecordKey, Event>,
     /// Keys of the stored records last written by the batch's upload.
@@ -408,11 +454,22 @@ struct Stored<'a> {
 
 impl<'a> Stored<'a> {
     fn new(events: &'a [Event]) -> Stored<'a> {
-        let mut sent: HashMap<(&str, &str), Vec<&Event>> = HashMap::with_capacity(events.len());
+        let mut sent: HashMap<_, Sent, _> =
+            HashMap::with_capacity_and_hasher(events.len(), Default::default());
         for e in events {
             sent.entry((e.site_code.as_str(), e.record_id.as_str()))
-                .or_default()
-                .push(e);
+                .and_modify(|s| {
+                    s.once = false;
+                    if s.hash != Some(e.content_hash) {
+                        s.hash = None;
+                    }
+                })
+                .or_insert(Sent {
+                    first: e,
+                    hash: Some(e.content_hash),
+                    once: true,
+                    inserted: false,
+                });
         }
         Stored {
             sent,
@@ -436,10 +493,11 @@ impl<'a> Stored<'a> {
                 continue;
             };
             if same_upload {
-                self.same_upload.insert(sent[0].record_key());
+                self.same_upload.insert(sent.first.record_key());
             }
-            if sent.iter().all(|e| e.content_hash == hash as u64) {
-                self.existing.insert(sent[0].record_key(), sent[0].clone());
+            if sent.hash == Some(hash as u64) {
+                self.existing
+                    .insert(sent.first.record_key(), sent.first.clone());
             } else {
                 changed.push(id);
             }
@@ -447,10 +505,107 @@ impl<'a> Stored<'a> {
         changed
     }
 
+    /// Whether `e`'s record was inserted before the prefetch.
+    fn inserted(&self, site: &str, id: &str) -> bool {
+        self.sent.get(&(site, id)).is_some_and(|s| s.inserted)
+    }
+
     /// Takes a full stored row.
     fn full(&mut self, e: Event) {
         self.existing.insert(e.record_key(), e);
     }
+}
+
+/// A record's row in [`RECORD_COLUMNS`] order, `day` its assault day as text.
+fn record_params<'p>(e: &'p Event, upload: &'p UploadId, day: &'p str) -> [Param<'p>; 16] {
+    [
+        e.site_code.as_str().into(),
+        e.record_id.as_str().into(),
+        (e.content_hash as i64).into(),
+        upload.as_str().into(),
+        day.into(),
+        e.assault_hour.map(i64::from).into(),
+        e.method.as_str().into(),
+        e.location_type.as_str().into(),
+        e.age_band.as_str().into(),
+        e.sex.as_str().into(),
+        e.geocode_method.as_str().into(),
+        e.precision_m.map(i64::from).into(),
+        e.cell.map(|c| cell_to_int(Some(c))).into(),
+        e.borough.as_deref().into(),
+        e.ward.as_deref().into(),
+        e.lsoa.as_deref().into(),
+    ]
+}
+
+/// After this many keys of a batch turn out to be stored already, the rest
+/// of the batch is looked up instead of tried as new: a re-sent file then
+/// pays for a lookup, not for a failed insert and a lookup.
+const STORED_BEFORE_LOOKUP: usize = 64;
+
+/// A span (see the SQLite migration 0003) is widened by the next batch
+/// while it holds fewer rows than this; after that a batch starts a new one.
+const SPAN_ROWS: i64 = 10_000;
+
+/// Cube rows no span covers with their day, and spans reaching into the
+/// next one. A row's only candidate is the span starting last at or before
+/// it, found through the spans' primary key.
+const SPAN_CHECK: &str = "SELECT \
+    (SELECT COUNT(*) FROM cube WHERE NOT EXISTS (\
+        SELECT 1 FROM (SELECT * FROM cube_spans WHERE first_seq <= cube.seq \
+                       ORDER BY first_seq DESC LIMIT 1) AS s \
+        WHERE cube.seq <= s.last_seq AND cube.day BETWEEN s.first_day AND s.last_day)), \
+    (SELECT COUNT(*) FROM cube_spans AS a WHERE a.last_seq < a.first_seq OR a.last_seq >= \
+        (SELECT MIN(b.first_seq) FROM cube_spans AS b WHERE b.first_seq > a.first_seq))";
+
+/// The sequence number of the SQLite cube's last row (0 when empty).
+fn last_cube_seq(handle: &mut sqlx::sqlite::LockedSqliteHandle<'_>) -> Result<i64> {
+    let [seq] = Statement::prepare(handle, "SELECT MAX(seq) FROM cube")?
+        .first_row(&[])?
+        .expect("an aggregate returns a row");
+    Ok(seq)
+}
+
+/// Records on SQLite that cube rows `first..=last` (sequence numbers) hold
+/// days `from..=to`: widens the latest span when the rows follow it and it
+/// is small, else starts a span. Spans never overlap.
+async fn extend_spans(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    (first, last): (i64, i64),
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<()> {
+    if last < first {
+        return Ok(());
+    }
+    let (from, to) = (day_text(from), day_text(to));
+    let widened = sqlx::query(
+        "UPDATE cube_spans SET last_seq = ?1, \
+         first_day = MIN(first_day, ?2), last_day = MAX(last_day, ?3) \
+         WHERE first_seq = (SELECT MAX(first_seq) FROM cube_spans) \
+         AND last_seq = ?4 - 1 AND last_seq - first_seq + 1 < ?5",
+    )
+    .bind(last)
+    .bind(&from)
+    .bind(&to)
+    .bind(first)
+    .bind(SPAN_ROWS)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if widened == 0 {
+        sqlx::query(
+            "INSERT INTO cube_spans (first_seq, last_seq, first_day, last_day) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(first)
+        .bind(last)
+        .bind(&from)
+        .bind(&to)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// `ON CONFLICT` clause replacing a stored record.
@@ -739,6 +894,40 @@ impl Store {
                         .fetch_optional(&mut *tx)
                         .await?;
                 check_open(upload, state)?;
+                // Keys sent once are first tried as new records: the insert
+                // finds a stored one as a lookup would, and most keys of
+                // most uploads are new. Keys it finds stored, and keys sent
+                // more than once, go through the prefetch and the plan.
+                {
+                    let mut handle = tx.lock_handle().await?;
+                    let mut try_new = Statement::prepare(
+                        &mut handle,
+                        &format!(
+                            "INSERT INTO records ({}) VALUES ({}) \
+                             ON CONFLICT (site_code, record_id) DO NOTHING",
+                            RECORD_COLUMNS.join(", "),
+                            self.placeholders().list(RECORD_COLUMNS.len()),
+                        ),
+                    )?;
+                    let mut day = String::new();
+                    let mut found = 0;
+                    for e in events {
+                        if found == STORED_BEFORE_LOOKUP {
+                            break;
+                        }
+                        let key = (e.site_code.as_str(), e.record_id.as_str());
+                        let sent = stored.sent.get_mut(&key).expect("every event is sent");
+                        if !sent.once {
+                            continue;
+                        }
+                        write_day(&mut day, e.assault_date);
+                        if try_new.execute_changes(&record_params(e, upload, &day))? == 1 {
+                            sent.inserted = true;
+                        } else {
+                            found += 1;
+                        }
+                    }
+                }
                 // Prefetch the stored records the batch touches, in two
                 // steps: hashes of all (point lookups on the raw handle),
                 // then full rows of those the batch changes.
@@ -752,6 +941,9 @@ impl Store {
                              WHERE site_code = ?2 AND record_id = ?3",
                         )?;
                         for id in ids {
+                            if stored.inserted(site, id) {
+                                continue;
+                            }
                             let params = [upload.as_str().into(), (*site).into(), (*id).into()];
                             if let Some([hash, same]) = lookup.first_row(&params)? {
                                 rows.push((id.to_string(), hash, same != 0));
@@ -789,34 +981,24 @@ impl Store {
                     columns.join(", "),
                     self.placeholders().list(columns.len())
                 );
+                // Sequence numbers of the cube rows the batch appends.
+                let appended;
                 {
                     let mut handle = tx.lock_handle().await?;
                     let mut insert = Statement::prepare(&mut handle, &records_sql)?;
+                    let mut day = String::new();
                     for e in &plan.upserts {
-                        let day = day_text(e.assault_date);
-                        insert.execute(&[
-                            e.site_code.as_str().into(),
-                            e.record_id.as_str().into(),
-                            (e.content_hash as i64).into(),
-                            upload.as_str().into(),
-                            day.as_str().into(),
-                            e.assault_hour.map(i64::from).into(),
-                            e.method.as_str().into(),
-                            e.location_type.as_str().into(),
-                            e.age_band.as_str().into(),
-                            e.sex.as_str().into(),
-                            e.geocode_method.as_str().into(),
-                            e.precision_m.map(i64::from).into(),
-                            e.cell.map(|c| cell_to_int(Some(c))).into(),
-                            e.borough.as_deref().into(),
-                            e.ward.as_deref().into(),
-                            e.lsoa.as_deref().into(),
-                        ])?;
+                        if stored.inserted(&e.site_code, &e.record_id) {
+                            continue;
+                        }
+                        write_day(&mut day, e.assault_date);
+                        insert.execute(&record_params(e, upload, &day))?;
                     }
                     drop(insert);
+                    let before = last_cube_seq(&mut handle)?;
                     let mut append = Statement::prepare(&mut handle, &cube_sql)?;
                     for (k, delta) in &plan.deltas {
-                        let day = day_text(k.day);
+                        write_day(&mut day, k.day);
                         let [c7, c8, c9, c10] = CellResolution::ALL.map(|r| cell_to_int(k.cell(r)));
                         append.execute(&[
                             day.as_str().into(),
@@ -837,6 +1019,11 @@ impl Store {
                             (*delta).into(),
                         ])?;
                     }
+                    drop(append);
+                    appended = (before + 1, last_cube_seq(&mut handle)?);
+                }
+                if let Some((first, last)) = plan.day_range() {
+                    extend_spans(&mut tx, appended, first, last).await?;
                 }
                 finish_batch!(tx, plan, upload)
             }
@@ -855,14 +1042,13 @@ impl Store {
                         .await?;
                 }
                 for (site, ids) in &by_site {
-                    let ids: Vec<&str> = ids.iter().copied().collect();
                     let rows: Vec<(String, i64, bool)> = sqlx::query_as(
                         "SELECT record_id, content_hash, upload_id = $1 FROM records \
                          WHERE site_code = $2 AND record_id = ANY($3)",
                     )
                     .bind(upload.as_str())
                     .bind(*site)
-                    .bind(&ids)
+                    .bind(ids)
                     .fetch_all(&mut *tx)
                     .await?;
                     let changed = stored.hashes(site, rows);
@@ -1176,9 +1362,28 @@ impl Store {
             sql.push_str(c.name());
             sql.push_str(", ");
         }
-        sql.push_str("CAST(SUM(count) AS BIGINT) FROM cube WHERE 1 = 1");
+        sql.push_str("CAST(SUM(count) AS BIGINT) FROM ");
         let mut ph = self.placeholders();
         let mut binds: Vec<Value> = Vec::new();
+        let dated = plan.from.is_some() || plan.to.is_some();
+        if self.backend() == Backend::Sqlite && dated {
+            // Only the spans that can hold a day in range are read; CROSS
+            // JOIN keeps SQLite from reordering the loops.
+            sql.push_str(
+                "cube_spans CROSS JOIN cube \
+                 ON cube.seq BETWEEN cube_spans.first_seq AND cube_spans.last_seq WHERE 1 = 1",
+            );
+            if let Some(from) = plan.from {
+                sql.push_str(&format!(" AND cube_spans.last_day >= {}", ph.next()));
+                binds.push(Value::Text(day_text(from)));
+            }
+            if let Some(to) = plan.to {
+                sql.push_str(&format!(" AND cube_spans.first_day <= {}", ph.next()));
+                binds.push(Value::Text(day_text(to)));
+            }
+        } else {
+            sql.push_str("cube WHERE 1 = 1");
+        }
         if let Some(from) = plan.from {
             sql.push_str(&format!(" AND day >= {}", ph.next()));
             binds.push(Value::Text(day_text(from)));
@@ -1262,7 +1467,7 @@ impl Store {
                 records: records as u64,
                 cube_total,
                 cube_keys: cube_keys as u64,
-                mismatches: Vec::new(),
+                ..CheckReport::default()
             };
             for row in sqlx::query(&compare).fetch_all(&mut *tx).await? {
                 let width = Column::ALL.len();
@@ -1271,6 +1476,12 @@ impl Store {
                     stored: row.try_get(width)?,
                     recounted: row.try_get(width + 1)?,
                 });
+            }
+            if self.backend() == Backend::Sqlite {
+                let (unspanned, overlapping): (i64, i64) =
+                    sqlx::query_as(SPAN_CHECK).fetch_one(&mut *tx).await?;
+                report.unspanned_rows = unspanned as u64;
+                report.overlapping_spans = overlapping as u64;
             }
             tx.commit().await?;
             report

@@ -109,22 +109,37 @@ impl<'h> Statement<'h> {
         }
     }
 
+    /// Binds `params` to `?1`.. and runs the statement to completion;
+    /// returns the rows it inserted, changed or deleted (for an `INSERT`
+    /// with `ON CONFLICT DO NOTHING`, 0 when the row was there).
+    pub(crate) fn execute_changes(&mut self, params: &[Param<'_>]) -> Result<u64, StoreError> {
+        self.execute(params)?;
+        // SAFETY: `db` is the live connection the statement just ran on.
+        Ok(unsafe { ffi::sqlite3_changes64(self.db.as_ptr()) } as u64)
+    }
+
     /// Binds `params` to `?1`.. and returns the first `N` columns of the
     /// first row, read as integers (NULL as 0), if there is a row.
     pub(crate) fn first_row<const N: usize>(
         &mut self,
         params: &[Param<'_>],
     ) -> Result<Option<[i64; N]>, StoreError> {
-        self.bind(params)?;
         let s = self.stmt.as_ptr();
+        if let Err(e) = self.bind(params) {
+            // SAFETY: drops pointers into `params` bound before the failure.
+            unsafe { ffi::sqlite3_clear_bindings(s) };
+            return Err(e);
+        }
         // SAFETY: `s` is prepared with every parameter bound; the columns
         // are read while the row is current; reset makes the statement
-        // ready for the next use whatever the outcome.
+        // ready for the next use whatever the outcome, and clearing the
+        // bindings drops the pointers into `params` before they go.
         unsafe {
             let rc = ffi::sqlite3_step(s);
             let row = (rc == ffi::SQLITE_ROW)
                 .then(|| std::array::from_fn(|i| ffi::sqlite3_column_int64(s, i as c_int)));
             ffi::sqlite3_reset(s);
+            ffi::sqlite3_clear_bindings(s);
             match rc {
                 ffi::SQLITE_ROW | ffi::SQLITE_DONE => Ok(row),
                 _ => Err(error(self.db, rc, "running a batch statement")),
@@ -137,8 +152,9 @@ impl<'h> Statement<'h> {
         let s = self.stmt.as_ptr();
         for (i, p) in params.iter().enumerate() {
             let at = i as c_int + 1;
-            // SAFETY: `s` is a prepared statement and `at` is in range;
-            // text is copied (SQLITE_TRANSIENT) before the call returns.
+            // SAFETY: `s` is a prepared statement and `at` is in range.
+            // Text is bound in place (SQLITE_STATIC), not copied: it lives
+            // for this call, and the bindings are cleared before it returns.
             let rc = unsafe {
                 match *p {
                     Param::Null => ffi::sqlite3_bind_null(s, at),
@@ -148,7 +164,7 @@ impl<'h> Statement<'h> {
                         at,
                         t.as_ptr().cast(),
                         c_int::try_from(t.len()).expect("value under 2 GiB"),
-                        ffi::SQLITE_TRANSIENT(),
+                        ffi::SQLITE_STATIC(),
                     ),
                 }
             };
@@ -216,6 +232,30 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(rows, vec![(Some("x'\"y".into()), -7), (None, 3)]);
+    }
+
+    #[tokio::test]
+    async fn changes_count_the_rows_an_insert_wrote() {
+        let mut conn = with_table("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT)").await;
+        let mut h = conn.lock_handle().await.unwrap();
+        let mut s = Statement::prepare(
+            &mut h,
+            "INSERT INTO t (a, b) VALUES (?1, ?2) ON CONFLICT (a) DO NOTHING",
+        )
+        .unwrap();
+        let row = |a, b| [Param::Int(a), Param::Text(b)];
+        assert_eq!(s.execute_changes(&row(1, "x")).unwrap(), 1);
+        // The row is there: nothing written, and no count left over.
+        assert_eq!(s.execute_changes(&row(1, "y")).unwrap(), 0);
+        assert_eq!(s.execute_changes(&row(2, "y")).unwrap(), 1);
+        assert_eq!(s.execute_changes(&row(2, "z")).unwrap(), 0);
+        drop(s);
+        let mut read = Statement::prepare(
+            &mut h,
+            "SELECT COUNT(*) FROM t WHERE b = 'x' OR a = 2 AND b = 'y'",
+        )
+        .unwrap();
+        assert_eq!(read.first_row::<1>(&[]).unwrap(), Some([2]));
     }
 
     #[tokio::test]

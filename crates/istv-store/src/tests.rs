@@ -475,6 +475,56 @@ async fn matches_the_model(store: Store) {
     assert_eq!(report.cube_keys, model.cube().len() as u64);
 }
 
+/// New keys are inserted before the prefetch until enough stored ones turn
+/// up; a batch mixing new keys, stored ones (unchanged and changed) and
+/// keys repeated within it, in runs longer than that limit on either side,
+/// still gives the model's counts.
+async fn new_and_stored_keys_mixed(store: Store) {
+    let old = synthetic(400, 4, 0);
+    let mut model = Ledger::new();
+    let id = store.begin_upload("RJ1", "csv").await.unwrap();
+    assert_eq!(
+        store.apply_batch(&id, &old[..200]).await.unwrap(),
+        model.apply(&old[..200])
+    );
+    let changed = synthetic(400, 4, 1);
+    let mut batch: Vec<Event> = Vec::new();
+    batch.extend_from_slice(&old[200..300]); // new
+    batch.extend_from_slice(&old[..100]); // stored, unchanged
+    batch.extend_from_slice(&changed[100..200]); // stored, changed
+    batch.extend_from_slice(&old[300..]); // new, after the limit
+    batch.push(changed[350].clone()); // new above, corrected within the batch
+    batch.push(old[0].clone()); // stored, sent twice
+    let expected = model.apply(&batch);
+    assert_eq!(
+        expected,
+        BatchOutcome {
+            accepted: 200,
+            duplicates: 101,
+            corrections: 101,
+            replaced_in_upload: 202
+        }
+    );
+    assert_eq!(store.apply_batch(&id, &batch).await.unwrap(), expected);
+    for pairs in [
+        &[][..],
+        &[("group_by", "month,site")],
+        &[("group_by", "lsoa")],
+    ] {
+        let query = q(pairs);
+        let want = query.run(model.cube(), Disclosure::NONE);
+        assert_eq!(
+            store.aggregate(&query, Disclosure::NONE).await.unwrap(),
+            want
+        );
+    }
+    assert_exact(&store).await;
+    assert_eq!(
+        store.recount_check().await.unwrap().records,
+        model.records().count() as u64
+    );
+}
+
 /// A process that dies between batches leaves a consistent store, and
 /// re-sending the whole file counts nothing twice.
 async fn crash_between_batches_then_resend(store: Store) {
@@ -649,6 +699,7 @@ on_both!(
     tokens,
     uploads_and_errors,
     matches_the_model,
+    new_and_stored_keys_mixed,
     crash_between_batches_then_resend,
     concurrent_batches,
     a_tampered_cube_is_reported,
@@ -684,6 +735,25 @@ async fn sqlite_is_durable_and_reopens() {
     let again = Store::connect(&url).await.unwrap();
     assert_eq!(rows(&again, &[]).await, expect(&[("", 5)]));
     assert_exact(&again).await;
+}
+
+#[test]
+fn days_are_written_as_iso_dates() {
+    let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    let mut out = String::from("left over");
+    for (d, text) in [
+        (day(2024, 2, 29), "2024-02-29"),
+        (day(1999, 12, 31), "1999-12-31"),
+        (day(999, 1, 5), "0999-01-05"),
+        (day(0, 10, 1), "0000-10-01"),
+        // Never from a validated record, but not garbled either.
+        (day(12_345, 6, 7), "12345-06-07"),
+        (day(-1, 6, 7), "-001-06-07"),
+    ] {
+        write_day(&mut out, d);
+        assert_eq!(out, text);
+        assert_eq!(day_text(d), text);
+    }
 }
 
 #[tokio::test]
@@ -737,6 +807,129 @@ async fn cube_migration_keeps_counts_on_sqlite() {
         include_str!("../migrations/sqlite/0001_init.sql"),
         include_str!("../migrations/sqlite/0002_cube_log.sql")
     );
+    // The third numbers the rows and covers them with one span.
+    sqlx::raw_sql(include_str!("../migrations/sqlite/0003_cube_spans.sql"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let seq: Vec<(i64, i64, String)> = sqlx::query_as("SELECT seq, count, day FROM cube")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(seq, vec![(1, 3, "2024-03-01".into())]);
+    assert_eq!(
+        spans(&mut conn).await,
+        vec![(1, 1, "2024-03-01", "2024-03-01")]
+    );
+}
+
+/// The SQLite cube's spans: (first seq, last seq, first day, last day).
+async fn spans(conn: &mut sqlx::SqliteConnection) -> Vec<(i64, i64, &'static str, &'static str)> {
+    let rows: Vec<(i64, i64, String, String)> =
+        sqlx::query_as("SELECT * FROM cube_spans ORDER BY first_seq")
+            .fetch_all(conn)
+            .await
+            .unwrap();
+    rows.into_iter()
+        .map(|(a, b, c, d)| (a, b, &*c.leak(), &*d.leak()))
+        .collect()
+}
+
+/// Date ranges on SQLite read the cube through spans: a batch widens the
+/// latest span while it is small and starts one after; a correction's span
+/// covers the old day and the new; the check finds spans that miss rows.
+#[tokio::test]
+async fn spans_cover_every_cube_row_on_sqlite() {
+    with_sqlite(|store| async move {
+        let Db::Sqlite(pool) = &store.db else {
+            unreachable!()
+        };
+        let mut conn = pool.acquire().await.unwrap();
+        upload(
+            &store,
+            &[
+                event("j1", "2024-01-10", SOUTHWARK, 1),
+                event("j2", "2024-01-20", SOUTHWARK, 2),
+                event("j3", "2024-01-05", LAMBETH, 3),
+            ],
+        )
+        .await;
+        assert_eq!(
+            spans(&mut conn).await,
+            vec![(1, 3, "2024-01-05", "2024-01-20")]
+        );
+        // 3 rows < SPAN_ROWS: the next batch widens the span, past the size.
+        // Each on a key of its own, so each a row.
+        let june: Vec<Event> = (0..12_000)
+            .map(|i| Event {
+                lsoa: Some(format!("E01{i:06}")),
+                ..event(
+                    &format!("u{i}"),
+                    &format!("2024-06-{:02}", 1 + i % 30),
+                    LAMBETH,
+                    9,
+                )
+            })
+            .collect();
+        upload(&store, &june).await;
+        assert_eq!(
+            spans(&mut conn).await,
+            vec![(1, 12_003, "2024-01-05", "2024-06-30")]
+        );
+        upload(
+            &store,
+            &[
+                event("d1", "2024-12-02", SOUTHWARK, 4),
+                event("d2", "2024-12-01", SOUTHWARK, 5),
+            ],
+        )
+        .await;
+        // `j1` moves to December: -1 on its January key, +1 on December's.
+        upload(&store, &[event("j1", "2024-12-03", SOUTHWARK, 6)]).await;
+        assert_eq!(
+            spans(&mut conn).await,
+            vec![
+                (1, 12_003, "2024-01-05", "2024-06-30"),
+                (12_004, 12_007, "2024-01-10", "2024-12-03")
+            ]
+        );
+        assert_eq!(
+            rows(&store, &[("group_by", "month"), ("from", "2024-01-01")]).await,
+            expect(&[("2024-01", 2), ("2024-06", 12_000), ("2024-12", 3)])
+        );
+        assert_eq!(
+            rows(&store, &[("from", "2024-12-01"), ("to", "2024-12-02")]).await,
+            expect(&[("", 2)])
+        );
+        assert_eq!(
+            rows(&store, &[("to", "2024-01-31")]).await,
+            expect(&[("", 2)])
+        );
+        assert_exact(&store).await;
+        // A span that no longer covers its December rows hides them from
+        // a date range; the check names the rows, not a key.
+        sqlx::query("UPDATE cube_spans SET last_day = '2024-11-30' WHERE first_seq = 12004")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        assert!(rows(&store, &[("from", "2024-12-01")]).await.is_empty());
+        let report = store.recount_check().await.unwrap();
+        assert!(!report.is_ok());
+        assert!(report.mismatches.is_empty());
+        assert_eq!((report.unspanned_rows, report.overlapping_spans), (3, 0));
+        // Overlapping spans would count rows twice.
+        sqlx::query(
+            "UPDATE cube_spans SET last_day = '2024-12-03'; \
+             UPDATE cube_spans SET last_seq = 12004 WHERE first_seq = 1",
+        )
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        let report = store.recount_check().await.unwrap();
+        assert_eq!((report.unspanned_rows, report.overlapping_spans), (0, 1));
+        assert!(!report.is_ok());
+    })
+    .await;
 }
 
 #[tokio::test]
