@@ -84,14 +84,7 @@ pub struct CubeKey {
 impl CubeKey {
     /// The key an event counts under.
     pub fn of(event: &Event) -> CubeKey {
-        let mut cells = [None; 4];
-        if let Some(cell) = event.cell {
-            for r in CellResolution::ALL {
-                // `parent` gives None when the cell is coarser than `r`, and
-                // the cell itself when it is at `r`.
-                cells[r.index()] = cell.parent(r.h3());
-            }
-        }
+        let cells = CubeKey::cells_of(event);
         CubeKey {
             day: event.assault_date,
             hour: event.assault_hour,
@@ -106,6 +99,20 @@ impl CubeKey {
             ward: event.ward.clone(),
             lsoa: event.lsoa.clone(),
         }
+    }
+
+    /// The cells of an event's key: its cell at resolutions 7, 8, 9 and 10
+    /// (index 0 is 7), `None` where its cell is coarser.
+    pub fn cells_of(event: &Event) -> [Option<CellIndex>; 4] {
+        let mut cells = [None; 4];
+        if let Some(cell) = event.cell {
+            for r in CellResolution::ALL {
+                // `parent` gives None when the cell is coarser than `r`, and
+                // the cell itself when it is at `r`.
+                cells[r.index()] = cell.parent(r.h3());
+            }
+        }
+        cells
     }
 
     /// The cell at resolution `r`, when the stored cell is that fine.
@@ -312,8 +319,9 @@ pub fn plan_batch<'a>(existing: &HashMap<RecordKey, Event>, events: &'a [Event])
 pub fn plan_batch_in_upload<'a>(
     existing: &HashMap<RecordKey, Event>,
     same_upload: &HashSet<RecordKey>,
-    events: &'a [Event],
+    events: impl IntoIterator<Item = &'a Event, IntoIter: ExactSizeIterator>,
 ) -> BatchPlan<'a> {
+    let events = events.into_iter();
     // Keys come from uploads: a seeded hash, not a fixed one.
     let hasher = foldhash::fast::RandomState::default;
     let mut outcome = BatchOutcome::default();

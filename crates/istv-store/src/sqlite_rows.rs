@@ -14,7 +14,7 @@ use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
 
 /// A value bound to a statement parameter.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Param<'a> {
     /// SQL NULL.
     Null,

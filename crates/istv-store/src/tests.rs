@@ -737,6 +737,50 @@ async fn sqlite_is_durable_and_reopens() {
     assert_exact(&again).await;
 }
 
+/// Committed pages reach the database file without a commit having to copy
+/// them: the WAL of this upload stays under the automatic checkpoint's 10,000
+/// pages, so only the checkpointer can have moved them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checkpointer_moves_the_wal_into_the_database_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("istv.db");
+    let store = Store::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    let size = || std::fs::metadata(&path).unwrap().len();
+    let before = size();
+    upload(&store, &synthetic(20_000, 11, 0)).await;
+    let wal = std::fs::metadata(dir.path().join("istv.db-wal"))
+        .unwrap()
+        .len();
+    assert!(wal < 10_000 * 4096, "{wal} bytes of WAL");
+    // Several checkpoint periods, generously: this waits for an event, it
+    // does not time one.
+    let mut waited = 0;
+    while size() < before + 2_000_000 && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert!(
+        size() >= before + 2_000_000,
+        "database file {} bytes, {before} before the upload",
+        size()
+    );
+    assert_eq!(rows(&store, &[]).await, expect(&[("", 20_000)]));
+    store.close().await;
+}
+
+/// A new record's cube row, taken from the event, is the row of its key.
+#[test]
+fn a_new_records_cube_row_is_its_keys() {
+    for e in synthetic(2_000, 5, 0) {
+        let key = CubeKey::of(&e);
+        let (from_event, from_key) = (CubeRow::of_new(&e), CubeRow::of_key(&key));
+        assert_eq!(from_event.day, from_key.day);
+        assert_eq!(from_event.params("d", 1), from_key.params("d", 1), "{e:?}");
+    }
+}
+
 #[test]
 fn days_are_written_as_iso_dates() {
     let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
