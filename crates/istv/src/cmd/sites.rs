@@ -89,6 +89,12 @@ pub fn check(common: &Common) -> anyhow::Result<ExitCode> {
                 "MISMATCH: {} aggregate keys differ from a recount",
                 report.mismatches.len()
             );
+            if report.unspanned_rows + report.overlapping_spans > 0 {
+                println!(
+                    "date ranges miss {} aggregate rows outside their spans; {} spans overlap",
+                    report.unspanned_rows, report.overlapping_spans
+                );
+            }
             for m in report.mismatches.iter().take(20) {
                 println!(
                     "  {:?}: stored {} recounted {}",
