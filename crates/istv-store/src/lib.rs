@@ -1478,33 +1478,27 @@ impl Store {
         sql.push_str("CAST(SUM(count) AS BIGINT) FROM ");
         let mut ph = self.placeholders();
         let mut binds: Vec<Value> = Vec::new();
-        let dated = plan.from.is_some() || plan.to.is_some();
-        if self.backend() == Backend::Sqlite && dated {
+        // A day bound, when there is one, as a condition on `column`.
+        let mut bound = |sql: &mut String, column: &str, op: &str, day: Option<NaiveDate>| {
+            if let Some(day) = day {
+                sql.push_str(&format!(" AND {column} {op} {}", ph.next()));
+                binds.push(Value::Text(day_text(day)));
+            }
+        };
+        if self.backend() == Backend::Sqlite && (plan.from.is_some() || plan.to.is_some()) {
             // Only the spans that can hold a day in range are read; CROSS
             // JOIN keeps SQLite from reordering the loops.
             sql.push_str(
                 "cube_spans CROSS JOIN cube \
                  ON cube.seq BETWEEN cube_spans.first_seq AND cube_spans.last_seq WHERE 1 = 1",
             );
-            if let Some(from) = plan.from {
-                sql.push_str(&format!(" AND cube_spans.last_day >= {}", ph.next()));
-                binds.push(Value::Text(day_text(from)));
-            }
-            if let Some(to) = plan.to {
-                sql.push_str(&format!(" AND cube_spans.first_day <= {}", ph.next()));
-                binds.push(Value::Text(day_text(to)));
-            }
+            bound(&mut sql, "cube_spans.last_day", ">=", plan.from);
+            bound(&mut sql, "cube_spans.first_day", "<=", plan.to);
         } else {
             sql.push_str("cube WHERE 1 = 1");
         }
-        if let Some(from) = plan.from {
-            sql.push_str(&format!(" AND day >= {}", ph.next()));
-            binds.push(Value::Text(day_text(from)));
-        }
-        if let Some(to) = plan.to {
-            sql.push_str(&format!(" AND day <= {}", ph.next()));
-            binds.push(Value::Text(day_text(to)));
-        }
+        bound(&mut sql, "day", ">=", plan.from);
+        bound(&mut sql, "day", "<=", plan.to);
         for (column, values) in &plan.conditions {
             sql.push_str(&format!(
                 " AND {} IN ({})",
