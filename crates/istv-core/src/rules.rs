@@ -8,8 +8,10 @@ use crate::postcode::Postcode;
 use crate::record::{trim, AssaultMethod, Attendance, Field, LocationType, Sex};
 use crate::time::{london_date, parse_written, DateTimeError};
 use chrono::{DateTime, Duration, Utc};
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
+use seen::Seen;
+use std::hash::BuildHasher;
+
+mod seen;
 
 /// How far the assault may be before the arrival.
 pub const MAX_ASSAULT_TO_ARRIVAL_DAYS: i64 = 30;
@@ -62,36 +64,10 @@ impl Verdict {
 pub struct Validator {
     now: DateTime<Utc>,
     site: Option<String>,
-    seen: HashMap<u64, u64, BuildHasherDefault<NoHash>>,
+    seen: Seen,
+    /// Seeded once, so a file's keys hash the same in every run.
+    hasher: foldhash::quality::FixedState,
     track_duplicates: bool,
-}
-
-/// FNV-1a, 64-bit: fast on short keys and stable across releases.
-pub fn fnv1a(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for b in *part {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    h
-}
-
-/// Keys are already hashes.
-#[derive(Default)]
-struct NoHash(u64);
-
-impl std::hash::Hasher for NoHash {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("only u64 keys")
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
 }
 
 struct Check<'r> {
@@ -237,7 +213,8 @@ impl Validator {
         Validator {
             now,
             site: None,
-            seen: HashMap::default(),
+            seen: Seen::new(),
+            hasher: foldhash::quality::FixedState::with_seed(0x15_7e),
             track_duplicates: true,
         }
     }
@@ -247,7 +224,6 @@ impl Validator {
     /// store already knows which records an upload wrote.
     pub fn without_duplicate_tracking(mut self) -> Self {
         self.track_duplicates = false;
-        self.seen = HashMap::default();
         self
     }
 
@@ -299,6 +275,14 @@ impl Validator {
             Some(code)
         });
         let record_id = c.required(Field::RecordId).map(str::to_string);
+        let key = match (&site_code, &record_id) {
+            (Some(site), Some(id)) if self.track_duplicates => {
+                let key = self.hasher.hash_one((site, id));
+                self.seen.prefetch(key);
+                Some(key)
+            }
+            _ => None,
+        };
 
         let arrival_written = c
             .text(Field::ArrivalDatetime)
@@ -485,12 +469,7 @@ impl Validator {
         else {
             unreachable!("a missing required value always records an error")
         };
-        let replaces = if self.track_duplicates {
-            let key = fnv1a(&[site_code.as_bytes(), &[0xff], record_id.as_bytes()]);
-            self.seen.insert(key, row)
-        } else {
-            None
-        };
+        let replaces = key.and_then(|key| self.seen.insert(key, row));
         Verdict {
             row,
             record: Some(Attendance {

@@ -127,10 +127,20 @@ impl<'a> RawRecord<'a> {
 
     /// Sets a value; blank (only whitespace) counts as absent.
     pub fn set(&mut self, field: Field, value: Cow<'a, str>) {
-        // ASCII whitespace only: other Unicode spaces are caught when the
-        // rules trim the value.
-        let blank = value.bytes().all(|b| b.is_ascii_whitespace());
-        self.values[field.index()] = if blank { None } else { Some(value) };
+        self.values[field.index()] = if blank(&value) { None } else { Some(value) };
+    }
+
+    /// Sets a value that borrows from the input; blank counts as absent.
+    #[inline]
+    pub(crate) fn set_borrowed(&mut self, field: Field, value: &'a str) {
+        // Written in place rather than through `set`: building the `Cow`
+        // first and copying it stalled the CPU on every field.
+        let slot = &mut self.values[field.index()];
+        if blank(value) {
+            *slot = None;
+        } else {
+            *slot = Some(Cow::Borrowed(value));
+        }
     }
 
     /// Records a decoding problem.
@@ -154,6 +164,12 @@ impl<'a> RawRecord<'a> {
     }
 }
 
+/// Only ASCII whitespace: other Unicode spaces are caught when the rules
+/// trim the value.
+fn blank(value: &str) -> bool {
+    value.bytes().all(|b| b.is_ascii_whitespace())
+}
+
 /// Counts bytes passing through; shared so a progress bar can read it while
 /// the feed is being consumed.
 struct Counting<R> {
@@ -166,55 +182,6 @@ impl<R: Read> Read for Counting<R> {
         let n = self.inner.read(buf)?;
         self.count.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
-    }
-}
-
-/// Fails a read once more than [`MAX_ROW_BYTES`] have been pulled since the
-/// last row boundary the parser reported.
-pub(crate) struct RowGuard<R> {
-    inner: R,
-    total: u64,
-    mark: RowMark,
-}
-
-impl<R> RowGuard<R> {
-    pub(crate) fn new(inner: R, mark: RowMark) -> Self {
-        RowGuard {
-            inner,
-            total: 0,
-            mark,
-        }
-    }
-}
-
-impl<R: Read> Read for RowGuard<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self
-            .total
-            .saturating_sub(self.mark.0.load(Ordering::Relaxed))
-            > MAX_ROW_BYTES
-        {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!(
-                    "a row is longer than {} MiB; check for an unbalanced quote",
-                    MAX_ROW_BYTES >> 20
-                ),
-            ));
-        }
-        let n = self.inner.read(buf)?;
-        self.total += n as u64;
-        Ok(n)
-    }
-}
-
-/// Where the row guard's boundary is; the parser moves it after each row.
-#[derive(Clone, Default)]
-pub(crate) struct RowMark(Arc<AtomicU64>);
-
-impl RowMark {
-    pub(crate) fn set(&self, consumed: u64) {
-        self.0.store(consumed, Ordering::Relaxed);
     }
 }
 
