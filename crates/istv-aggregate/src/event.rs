@@ -137,16 +137,60 @@ const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 /// change would turn every re-sent row into a correction. It is not
 /// cryptographic; it only has to tell a re-sent row from a changed one.
 pub fn content_hash(parts: &[&str]) -> u64 {
-    let mut h = FNV_OFFSET;
+    let mut h = ContentHasher::new();
     for part in parts {
-        for &b in part.as_bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(FNV_PRIME);
-        }
-        h ^= 0xFF;
-        h = h.wrapping_mul(FNV_PRIME);
+        h.part(part);
     }
-    h
+    h.finish()
+}
+
+/// [`content_hash`] a part at a time: a part may be written in pieces with
+/// `write!`, so nothing needs to be formatted into a string first.
+#[derive(Debug, Clone)]
+pub struct ContentHasher(u64);
+
+impl ContentHasher {
+    /// A hash of no parts yet.
+    pub fn new() -> Self {
+        ContentHasher(FNV_OFFSET)
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(FNV_PRIME);
+        }
+    }
+
+    /// Ends the part written so far (with `write!`, or nothing: an empty
+    /// part).
+    pub fn end_part(&mut self) {
+        self.bytes(&[0xFF]);
+    }
+
+    /// Adds a whole part.
+    pub fn part(&mut self, part: &str) {
+        self.bytes(part.as_bytes());
+        self.end_part();
+    }
+
+    /// The hash of the parts added.
+    pub fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl Default for ContentHasher {
+    fn default() -> Self {
+        ContentHasher::new()
+    }
+}
+
+impl std::fmt::Write for ContentHasher {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.bytes(s.as_bytes());
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -163,6 +207,12 @@ mod tests {
         let a_bc = content_hash(&["a", "bc"]);
         assert_ne!(ab_c, a_bc);
         assert_ne!(content_hash(&["", "x"]), content_hash(&["x", ""]));
+        // Written in pieces, the same hash.
+        let mut h = ContentHasher::new();
+        std::fmt::Write::write_fmt(&mut h, format_args!("R{}1", 'J')).unwrap();
+        h.end_part();
+        h.part("A-1");
+        assert_eq!(h.finish(), 0x80a2_385f_e226_8f47);
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub use cube::{
     cell_from_int, cell_to_int, plan_batch, plan_batch_in_upload, BatchOutcome, BatchPlan,
     CellResolution, Column, Cube, CubeKey, Ledger, Value,
 };
-pub use event::{content_hash, Event, GeocodeMethod, LocationStatus, RecordKey};
+pub use event::{content_hash, ContentHasher, Event, GeocodeMethod, LocationStatus, RecordKey};
 pub use query::{Dimension, Disclosure, Plan, Query, QueryError, Row};
 
 #[cfg(test)]

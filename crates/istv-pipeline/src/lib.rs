@@ -10,7 +10,7 @@
 //! 3. aggregate: the resulting [`Event`] is what the store counts.
 #![warn(missing_docs)]
 
-use istv_aggregate::Event;
+use istv_aggregate::{ContentHasher, Event};
 use istv_core::Attendance;
 use istv_geo::{Geocode, Geocoder, LocationInput};
 
@@ -31,30 +31,47 @@ pub fn location_input(a: &Attendance) -> LocationInput<'_> {
 /// any change, even to a field that is not published, gives another (a
 /// correction).
 pub fn content_hash(a: &Attendance) -> u64 {
-    let opt = |v: Option<String>| v.unwrap_or_default();
-    let parts = [
-        a.site_code.clone(),
-        a.record_id.clone(),
-        opt(a.arrival.map(|t| t.timestamp_millis().to_string())),
-        a.assault.instant.timestamp_millis().to_string(),
-        if a.assault.local_time.is_some() {
-            "t"
-        } else {
-            "d"
+    use std::fmt::Write;
+    // Each part written straight into the hasher, in the same bytes as the
+    // text the stored hashes were made from (writing to it cannot fail).
+    let mut h = ContentHasher::new();
+    h.part(&a.site_code);
+    h.part(&a.record_id);
+    if let Some(t) = a.arrival {
+        let _ = write!(h, "{}", t.timestamp_millis());
+    }
+    h.end_part();
+    let _ = write!(h, "{}", a.assault.instant.timestamp_millis());
+    h.end_part();
+    h.part(if a.assault.local_time.is_some() {
+        "t"
+    } else {
+        "d"
+    });
+    h.part(a.assault_method.as_str());
+    h.part(a.assault_method_other.as_deref().unwrap_or_default());
+    h.part(a.assault_location_type.as_str());
+    h.part(
+        a.assault_location_description
+            .as_deref()
+            .unwrap_or_default(),
+    );
+    if let Some(p) = &a.assault_postcode {
+        let _ = write!(h, "{p}");
+    }
+    h.end_part();
+    for pair in [a.assault_latlon, a.assault_grid] {
+        if let Some((x, y)) = pair {
+            let _ = write!(h, "{x:?},{y:?}");
         }
-        .to_string(),
-        a.assault_method.as_str().to_string(),
-        opt(a.assault_method_other.clone()),
-        a.assault_location_type.as_str().to_string(),
-        opt(a.assault_location_description.clone()),
-        opt(a.assault_postcode.as_ref().map(|p| p.to_string())),
-        opt(a.assault_latlon.map(|(x, y)| format!("{x:?},{y:?}"))),
-        opt(a.assault_grid.map(|(x, y)| format!("{x:?},{y:?}"))),
-        opt(a.patient_age.map(|v| v.to_string())),
-        opt(a.patient_sex.map(|s| s.as_str().to_string())),
-    ];
-    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
-    istv_aggregate::content_hash(&refs)
+        h.end_part();
+    }
+    if let Some(age) = a.patient_age {
+        let _ = write!(h, "{age}");
+    }
+    h.end_part();
+    h.part(a.patient_sex.map_or("", |s| s.as_str()));
+    h.finish()
 }
 
 /// The storable event of a geocoded attendance: coded values, the London
