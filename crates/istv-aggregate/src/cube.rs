@@ -7,6 +7,7 @@ use h3o::{CellIndex, Resolution};
 use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// An H3 resolution that the `cell` dimension can be asked for: 7 to 10.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -74,11 +75,11 @@ pub struct CubeKey {
     /// where the stored cell is coarser than that resolution.
     pub cells: [Option<CellIndex>; 4],
     /// ONS borough code.
-    pub borough: Option<String>,
+    pub borough: Option<Arc<str>>,
     /// ONS ward code.
-    pub ward: Option<String>,
+    pub ward: Option<Arc<str>>,
     /// ONS LSOA code.
-    pub lsoa: Option<String>,
+    pub lsoa: Option<Arc<str>>,
 }
 
 impl CubeKey {
@@ -122,8 +123,8 @@ impl CubeKey {
 
     /// The stored value of one column.
     pub fn value(&self, column: Column) -> Value {
-        fn text(v: &Option<String>) -> Value {
-            Value::Text(v.clone().unwrap_or_default())
+        fn text(v: &Option<Arc<str>>) -> Value {
+            Value::Text(v.as_deref().unwrap_or_default().to_owned())
         }
         match column {
             Column::Day => Value::Text(self.day.format("%Y-%m-%d").to_string()),

@@ -3,6 +3,7 @@
 use chrono::NaiveDate;
 use h3o::CellIndex;
 use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
+use std::sync::Arc;
 
 /// How the geocoder placed the incident: the geocoding stage's own type, so
 /// an event carries it unconverted. Its names are stored and published.
@@ -81,11 +82,11 @@ pub struct Event {
     /// H3 cell at the finest resolution the precision allows (at most 10).
     pub cell: Option<CellIndex>,
     /// ONS code of the borough (local authority district).
-    pub borough: Option<String>,
+    pub borough: Option<Arc<str>>,
     /// ONS code of the electoral ward.
-    pub ward: Option<String>,
+    pub ward: Option<Arc<str>>,
     /// ONS code of the lower-layer super output area.
-    pub lsoa: Option<String>,
+    pub lsoa: Option<Arc<str>>,
 }
 
 impl Event {

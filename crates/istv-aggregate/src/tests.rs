@@ -379,7 +379,7 @@ fn arb_event() -> impl Strategy<Value = Event> {
             },
             precision_m: cell.map(|_| 10),
             cell,
-            borough: [None, Some(SOUTHWARK.to_owned()), Some(LAMBETH.to_owned())][borough].clone(),
+            borough: [None, Some(SOUTHWARK.into()), Some(LAMBETH.into())][borough].clone(),
             ward: None,
             lsoa: None,
         }

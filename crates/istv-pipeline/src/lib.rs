@@ -90,9 +90,9 @@ pub fn to_event(a: &Attendance, g: &Geocode) -> Event {
         geocode_method: g.method,
         precision_m: g.precision_m,
         cell: g.cell,
-        borough: g.borough.as_ref().map(|c| c.to_string()),
-        ward: g.ward.as_ref().map(|c| c.to_string()),
-        lsoa: g.lsoa.as_ref().map(|c| c.to_string()),
+        borough: g.borough.clone(),
+        ward: g.ward.clone(),
+        lsoa: g.lsoa.clone(),
     }
 }
 

@@ -49,9 +49,9 @@ fn events(rows: u64) -> Vec<Event> {
                 geocode_method: GeocodeMethod::LatLon,
                 precision_m: Some(10),
                 cell: Some(cell),
-                borough: Some(format!("E090000{:02}", 1 + lsoa % 33)),
-                ward: Some(format!("E0500{:04}", lsoa % 625)),
-                lsoa: Some(format!("E0100{lsoa:04}")),
+                borough: Some(format!("E090000{:02}", 1 + lsoa % 33).into()),
+                ward: Some(format!("E0500{:04}", lsoa % 625).into()),
+                lsoa: Some(format!("E0100{lsoa:04}").into()),
             }
         })
         .collect()

@@ -1667,9 +1667,9 @@ where
             cell_from_int(int(10)?),
             cell_from_int(int(11)?),
         ],
-        borough: opt(text(12)?),
-        ward: opt(text(13)?),
-        lsoa: opt(text(14)?),
+        borough: opt(text(12)?).map(Into::into),
+        ward: opt(text(13)?).map(Into::into),
+        lsoa: opt(text(14)?).map(Into::into),
     })
 }
 
@@ -1709,9 +1709,9 @@ where
         )?,
         precision_m: opt_int(11)?.map(|p| p as u32),
         cell,
-        borough: opt_text(13)?,
-        ward: opt_text(14)?,
-        lsoa: opt_text(15)?,
+        borough: opt_text(13)?.map(Into::into),
+        ward: opt_text(14)?.map(Into::into),
+        lsoa: opt_text(15)?.map(Into::into),
     })
 }
 

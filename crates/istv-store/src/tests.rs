@@ -86,9 +86,9 @@ pub(crate) fn synthetic(n: usize, seed: u64, hash_salt: u64) -> Vec<Event> {
                 },
                 precision_m: located.then_some(10),
                 cell,
-                borough: located.then(|| format!("E090000{:02}", borough_n + 1)),
-                ward: located.then(|| format!("E0501{:04}", (r >> 40) % 600)),
-                lsoa: located.then(|| format!("E0100{:04}", (r >> 20) % 4800)),
+                borough: located.then(|| format!("E090000{:02}", borough_n + 1).into()),
+                ward: located.then(|| format!("E0501{:04}", (r >> 40) % 600).into()),
+                lsoa: located.then(|| format!("E0100{:04}", (r >> 20) % 4800).into()),
             }
         })
         .collect()
@@ -906,7 +906,7 @@ async fn spans_cover_every_cube_row_on_sqlite() {
         // Each on a key of its own, so each a row.
         let june: Vec<Event> = (0..12_000)
             .map(|i| Event {
-                lsoa: Some(format!("E01{i:06}")),
+                lsoa: Some(format!("E01{i:06}").into()),
                 ..event(
                     &format!("u{i}"),
                     &format!("2024-06-{:02}", 1 + i % 30),
