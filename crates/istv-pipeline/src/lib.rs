@@ -77,10 +77,14 @@ pub fn content_hash(a: &Attendance) -> u64 {
 /// The storable event of a geocoded attendance: coded values, the London
 /// date and hour, and the geocoder's cell and areas; nothing else.
 pub fn to_event(a: &Attendance, g: &Geocode) -> Event {
+    into_event(a.clone(), g)
+}
+
+/// [`to_event`] for an attendance no longer needed, whose identity strings
+/// move into the event instead of being copied.
+pub fn into_event(a: Attendance, g: &Geocode) -> Event {
     Event {
-        site_code: a.site_code.clone(),
-        record_id: a.record_id.clone(),
-        content_hash: content_hash(a),
+        content_hash: content_hash(&a),
         assault_date: a.assault.local_date,
         assault_hour: a.assault.hour().map(|h| h as u8),
         method: a.assault_method,
@@ -93,6 +97,8 @@ pub fn to_event(a: &Attendance, g: &Geocode) -> Event {
         borough: g.borough.clone(),
         ward: g.ward.clone(),
         lsoa: g.lsoa.clone(),
+        site_code: a.site_code,
+        record_id: a.record_id,
     }
 }
 
@@ -101,14 +107,25 @@ pub fn geocode_stage(geocoder: &Geocoder, a: &Attendance) -> Event {
     to_event(a, &geocoder.geocode(&location_input(a)))
 }
 
-/// Geocodes many attendances into their events, appended to `out` in order:
-/// the same events as [`geocode_stage`] one by one, in less time (see
-/// [`Geocoder::geocode_many`]).
-pub fn geocode_stage_many(geocoder: &Geocoder, records: &[Attendance], out: &mut Vec<Event>) {
-    let inputs: Vec<LocationInput<'_>> = records.iter().map(location_input).collect();
+/// Geocodes many attendances into their events, appended to `out` in order,
+/// leaving `records` empty: the same events as [`geocode_stage`] one by one,
+/// in less time (see [`Geocoder::geocode_many`]).
+pub fn geocode_stage_many(
+    geocoder: &Geocoder,
+    records: &mut Vec<Attendance>,
+    out: &mut Vec<Event>,
+) {
     let mut geocodes = Vec::with_capacity(records.len());
-    geocoder.geocode_many(&inputs, &mut geocodes);
-    out.extend(records.iter().zip(&geocodes).map(|(a, g)| to_event(a, g)));
+    {
+        let inputs: Vec<LocationInput<'_>> = records.iter().map(location_input).collect();
+        geocoder.geocode_many(&inputs, &mut geocodes);
+    }
+    out.extend(
+        records
+            .drain(..)
+            .zip(&geocodes)
+            .map(|(a, g)| into_event(a, g)),
+    );
 }
 
 #[cfg(test)]

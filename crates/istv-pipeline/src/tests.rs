@@ -68,10 +68,12 @@ fn a_batch_gives_the_one_by_one_events() {
     .map(|c| attendance(c))
     .collect();
     let g = Geocoder::new(Default::default());
-    let mut many = Vec::new();
-    geocode_stage_many(&g, &records, &mut many);
     let one: Vec<Event> = records.iter().map(|a| geocode_stage(&g, a)).collect();
+    let mut many = Vec::new();
+    let mut records = records;
+    geocode_stage_many(&g, &mut records, &mut many);
     assert_eq!(many, one);
+    assert!(records.is_empty());
     let methods: Vec<&str> = many.iter().map(|e| e.geocode_method.as_str()).collect();
     assert_eq!(methods, ["latlon", "unresolved", "grid", "out_of_area"]);
 }

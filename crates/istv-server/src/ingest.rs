@@ -364,17 +364,16 @@ fn read_batches(
     let mut limit = batch_rows.div_ceil(16);
     // Accepted records wait here to be geocoded a few dozen at a time.
     let mut pending: Vec<istv_core::Attendance> = Vec::with_capacity(GEOCODE_CHUNK);
-    let geocode_pending = |pending: &mut Vec<istv_core::Attendance>, batch: &mut Batch| {
+    // Counted here and added to the metrics once per batch: a labelled
+    // counter is a lookup and a lock, too dear for every row.
+    let mut counts = RowCounts::default();
+    let geocode_pending = |pending: &mut Vec<istv_core::Attendance>,
+                           batch: &mut Batch,
+                           counts: &mut RowCounts| {
         let from = batch.events.len();
         istv_pipeline::geocode_stage_many(geocoder, pending, &mut batch.events);
-        pending.clear();
         for event in &batch.events[from..] {
-            m.geocoded
-                .with_label_values(&[
-                    event.geocode_method.as_str(),
-                    event.location_status().as_str(),
-                ])
-                .inc();
+            counts.geocoded[event.geocode_method as usize][event.location_status() as usize] += 1;
         }
     };
     loop {
@@ -388,14 +387,14 @@ fn read_batches(
         };
         let verdict = validator.validate(&raw);
         receipt.rows += 1;
-        m.received.inc();
+        counts.received += 1;
         match verdict.record {
             Some(record) => {
                 receipt.accepted += 1;
-                m.accepted.inc();
+                counts.accepted += 1;
                 pending.push(record);
                 if pending.len() == GEOCODE_CHUNK {
-                    geocode_pending(&mut pending, &mut batch);
+                    geocode_pending(&mut pending, &mut batch, &mut counts);
                 }
             }
             None => {
@@ -417,15 +416,49 @@ fn read_batches(
             }
         }
         if batch.events.len() + pending.len() >= limit || batch.errors.len() >= limit {
-            geocode_pending(&mut pending, &mut batch);
-            to_writer
-                .send(std::mem::take(&mut batch))
-                .map_err(|_| stopped())?;
+            geocode_pending(&mut pending, &mut batch, &mut counts);
+            counts.flush(m);
             limit = (limit * 2).min(batch_rows);
+            let next = Batch {
+                events: Vec::with_capacity(limit),
+                errors: Vec::new(),
+            };
+            to_writer
+                .send(std::mem::replace(&mut batch, next))
+                .map_err(|_| stopped())?;
         }
     }
-    geocode_pending(&mut pending, &mut batch);
+    geocode_pending(&mut pending, &mut batch, &mut counts);
+    counts.flush(m);
     to_writer.send(batch).map_err(|_| stopped())
+}
+
+/// Row counts not yet added to the metrics.
+#[derive(Default)]
+struct RowCounts {
+    received: u64,
+    accepted: u64,
+    /// By geocode method, then location status, indexed by their
+    /// discriminants, which are their places in `ALL` (tested).
+    geocoded:
+        [[u64; istv_aggregate::LocationStatus::ALL.len()]; istv_geo::GeocodeMethod::ALL.len()],
+}
+
+impl RowCounts {
+    fn flush(&mut self, m: &crate::metrics::Metrics) {
+        m.received.inc_by(self.received);
+        m.accepted.inc_by(self.accepted);
+        for (method, by_status) in istv_geo::GeocodeMethod::ALL.iter().zip(&self.geocoded) {
+            for (status, &n) in istv_aggregate::LocationStatus::ALL.iter().zip(by_status) {
+                if n > 0 {
+                    m.geocoded
+                        .with_label_values(&[method.as_str(), status.as_str()])
+                        .inc_by(n);
+                }
+            }
+        }
+        *self = RowCounts::default();
+    }
 }
 
 /// Accepted records geocoded together (see `Geocoder::geocode_many`).
@@ -567,4 +600,35 @@ pub(crate) async fn errors(
         "limit": limit,
         "errors": errors,
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RowCounts;
+
+    /// `RowCounts` indexes by discriminant and labels by place in `ALL`.
+    #[test]
+    fn row_counts_label_each_count_with_its_method_and_status() {
+        for (i, m) in istv_geo::GeocodeMethod::ALL.iter().enumerate() {
+            assert_eq!(*m as usize, i, "{m:?}");
+        }
+        for (i, s) in istv_aggregate::LocationStatus::ALL.iter().enumerate() {
+            assert_eq!(*s as usize, i, "{s:?}");
+        }
+        let mut counts = RowCounts::default();
+        counts.geocoded[istv_geo::GeocodeMethod::Grid as usize]
+            [istv_aggregate::LocationStatus::OutOfArea as usize] += 3;
+        counts.received = 5;
+        let m = crate::metrics::Metrics::new();
+        counts.flush(&m);
+        assert_eq!(m.received.get(), 5);
+        assert_eq!(
+            m.geocoded.with_label_values(&["grid", "out_of_area"]).get(),
+            3
+        );
+        assert_eq!(m.geocoded.with_label_values(&["grid", "resolved"]).get(), 0);
+        // Flushed counts start again from zero.
+        counts.flush(&m);
+        assert_eq!(m.received.get(), 5);
+    }
 }
