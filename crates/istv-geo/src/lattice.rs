@@ -21,7 +21,7 @@
 //! tests below fail when it is cut to half the residual). A tile whose fit
 //! is poor (a face edge of the icosahedron or a pentagon nearby) is never
 //! used. The lattice coordinates of a cell are turned back into its index
-//! through blocks of 16 x 16 cells, each cell checked to round-trip. Tiles
+//! through blocks of 8 x 8 cells, each cell checked to round-trip. Tiles
 //! and blocks are built on first use, so only the places that see data cost
 //! anything, and the structure can be shared by threads.
 
@@ -41,7 +41,7 @@ const MAX_RESIDUAL: f64 = 0.01;
 /// orders of magnitude smaller) and floating-point rounding.
 const MARGIN_FLOOR: f64 = 1e-3;
 /// Blocks are 2^BLOCK_BITS cells on a side.
-const BLOCK_BITS: u32 = 4;
+const BLOCK_BITS: u32 = 3;
 const BLOCK_SIDE: usize = 1 << BLOCK_BITS;
 const BLOCK_LEN: usize = BLOCK_SIDE * BLOCK_SIDE;
 /// Beyond these sizes the box is too large for a lattice and every point
