@@ -59,32 +59,32 @@ impl Seen {
             self.grow();
         }
         let key = Self::key(hash);
+        let i = self.slot_of(key);
+        let slot = &mut self.slots[i];
+        if slot.0 == key {
+            return Some(std::mem::replace(&mut slot.1, row));
+        }
+        *slot = (key, row);
+        self.len += 1;
+        None
+    }
+
+    /// The slot holding `key`, else the empty slot where it goes.
+    fn slot_of(&self, key: u64) -> usize {
         let mask = self.slots.len() - 1;
         let mut i = self.home(key);
-        loop {
-            let slot = &mut self.slots[i];
-            if slot.0 == key {
-                return Some(std::mem::replace(&mut slot.1, row));
-            }
-            if slot.0 == 0 {
-                *slot = (key, row);
-                self.len += 1;
-                return None;
-            }
+        while self.slots[i].0 != key && self.slots[i].0 != 0 {
             i = (i + 1) & mask;
         }
+        i
     }
 
     fn grow(&mut self) {
         let doubled = vec![(0, 0); self.slots.len() * 2];
         let old = std::mem::replace(&mut self.slots, doubled);
         self.shift -= 1;
-        let mask = self.slots.len() - 1;
         for (key, row) in old.into_iter().filter(|s| s.0 != 0) {
-            let mut i = self.home(key);
-            while self.slots[i].0 != 0 {
-                i = (i + 1) & mask;
-            }
+            let i = self.slot_of(key);
             self.slots[i] = (key, row);
         }
     }
