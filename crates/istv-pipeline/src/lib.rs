@@ -77,14 +77,36 @@ pub fn content_hash(a: &Attendance) -> u64 {
 /// The storable event of a geocoded attendance: coded values, the London
 /// date and hour, and the geocoder's cell and areas; nothing else.
 pub fn to_event(a: &Attendance, g: &Geocode) -> Event {
-    into_event(a.clone(), g)
+    event(
+        a,
+        content_hash(a),
+        a.site_code.clone(),
+        a.record_id.clone(),
+        g,
+    )
 }
 
 /// [`to_event`] for an attendance no longer needed, whose identity strings
 /// move into the event instead of being copied.
-pub fn into_event(a: Attendance, g: &Geocode) -> Event {
+pub fn into_event(mut a: Attendance, g: &Geocode) -> Event {
+    let hash = content_hash(&a);
+    let site_code = std::mem::take(&mut a.site_code);
+    let record_id = std::mem::take(&mut a.record_id);
+    event(&a, hash, site_code, record_id, g)
+}
+
+/// The event of `a` with its identity given apart, so it can be moved.
+fn event(
+    a: &Attendance,
+    content_hash: u64,
+    site_code: String,
+    record_id: String,
+    g: &Geocode,
+) -> Event {
     Event {
-        content_hash: content_hash(&a),
+        site_code,
+        record_id,
+        content_hash,
         assault_date: a.assault.local_date,
         assault_hour: a.assault.hour().map(|h| h as u8),
         method: a.assault_method,
@@ -97,8 +119,6 @@ pub fn into_event(a: Attendance, g: &Geocode) -> Event {
         borough: g.borough.clone(),
         ward: g.ward.clone(),
         lsoa: g.lsoa.clone(),
-        site_code: a.site_code,
-        record_id: a.record_id,
     }
 }
 
