@@ -174,8 +174,8 @@ pub(crate) struct RowReader<R> {
     delimiter: u8,
     /// Input bytes of the line last split, consumed on the next call.
     pending: usize,
-    /// The last row as written (`pending` bytes long) when it was split in
-    /// place, else `None` and the row is in `decoded`.
+    /// The length of the last row when it was split in place (it is the
+    /// start of the input buffer), else `None` and the row is in `decoded`.
     split: Option<usize>,
     /// csv_core's output: the fields of the last record it read.
     decoded: Vec<u8>,
