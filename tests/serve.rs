@@ -162,6 +162,20 @@ fn whole_journey(database_url: Option<&str>) {
     let base = server.base.clone();
     assert_eq!(get(&format!("{base}/healthz")).0, 200);
     assert_eq!(get(&format!("{base}/readyz")).0, 200);
+    // The line is logged before the server reports ready; the test reads
+    // the log on a thread of its own, so it may lag a little.
+    let logged = (0..500).any(|_| {
+        let seen = server
+            .log
+            .lock()
+            .unwrap()
+            .contains("geocoding tables built");
+        if !seen {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        seen
+    });
+    assert!(logged, "ready before the geocoder's tables were built");
 
     // Upload 1: 8 rows, A7 invalid.
     let (status, r1) = post_upload(&base, &token, "text/csv", first_upload().as_bytes());

@@ -121,7 +121,7 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `istv serve` with `args` after `serve`, waits until it listens.
+    /// Starts `istv serve` with `args` after `serve`, waits until it is ready.
     pub fn start(data_dir: &Path, database_url: Option<&str>, args: &[&str]) -> Server {
         use std::io::BufRead;
         let mut cmd = istv(data_dir);
@@ -161,6 +161,16 @@ impl Server {
                 panic!("istv serve did not start: {}", log.lock().unwrap());
             }
         };
+        // As a load balancer would: a server builds its geocoding tables
+        // before it reports ready.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while get(&format!("{base}/readyz")).0 != 200 {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("istv serve did not get ready: {}", log.lock().unwrap());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         Server { base, child, log }
     }
 

@@ -564,6 +564,16 @@ impl AreaLayer {
             .map(|i| &self.areas[i])
     }
 
+    /// The box holding every area of the layer, as (min_lat, max_lat,
+    /// min_lon, max_lon); `None` for a layer without areas.
+    pub fn bounds(&self) -> Option<(f64, f64, f64, f64)> {
+        (self.tree.size() > 0).then(|| {
+            let e = self.tree.root().envelope();
+            let (lo, hi) = (e.lower(), e.upper());
+            (lo[1], hi[1], lo[0], hi[0])
+        })
+    }
+
     /// Number of cached cells.
     pub fn cached_cells(&self) -> usize {
         self.cache.len()

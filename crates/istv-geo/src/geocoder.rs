@@ -398,6 +398,52 @@ impl Geocoder {
         }
     }
 
+    /// Builds ahead of time the lookup tables that the first points of each
+    /// place otherwise build as they arrive (about a microsecond per cell),
+    /// so that a new server's first uploads run at full speed. Answers never
+    /// change, only when the work is done. Covers the service area where
+    /// loaded areas lie (all of it without layers), split into `parts`
+    /// bands of latitude of which this call builds band `part`, so threads
+    /// can share the work. Returns the number of points visited.
+    pub fn warm(&self, part: usize, parts: usize) -> usize {
+        let a = &self.config.service_area;
+        let (mut lat0, mut lat1, mut lon0, mut lon1) = (a.min_lat, a.max_lat, a.min_lon, a.max_lon);
+        let bounds = self.layers.iter().flatten().filter_map(AreaLayer::bounds);
+        if let Some(b) =
+            bounds.reduce(|p, q| (p.0.min(q.0), p.1.max(q.1), p.2.min(q.2), p.3.max(q.3)))
+        {
+            (lat0, lat1) = (lat0.max(b.0), lat1.min(b.1));
+            (lon0, lon1) = (lon0.max(b.2), lon1.min(b.3));
+        }
+        if !(lat0 < lat1 && lon0 < lon1) || parts == 0 || part >= parts {
+            return 0;
+        }
+        // Points two cell spacings apart (at the finer lattice) reach every
+        // block of 8 x 8 cells, and every tile, that the box touches.
+        let spacing_m = 3f64.sqrt() * CACHE_RES.edge_length_m();
+        let dlat = 2.0 * spacing_m / 111_200.0;
+        let dlon = dlat / ((lat0 + lat1) * 0.5).to_radians().cos();
+        let rows = ((lat1 - lat0) / dlat).ceil() as usize + 1;
+        let cols = ((lon1 - lon0) / dlon).ceil() as usize + 1;
+        // Whole bands per thread: threads filling neighbouring rows would
+        // wait for each other's blocks.
+        let (first, last) = (rows * part / parts, rows * (part + 1) / parts);
+        let fill = |cell, arena: &mut Vec<u32>| self.fine_cell(cell, arena);
+        for r in first..last {
+            let lat = (lat0 + r as f64 * dlat).min(lat1);
+            for c in 0..cols {
+                let lon = (lon0 + c as f64 * dlon).min(lon1);
+                if let Some(l) = &self.out_lattice {
+                    l.entry(lat, lon, |_, _| ());
+                }
+                if let Some(l) = &self.lattice {
+                    l.entry(lat, lon, fill);
+                }
+            }
+        }
+        (last - first) * cols
+    }
+
     /// Geocodes many locations, appending to `out` exactly what
     /// [`Geocoder::geocode`] gives for each, in order. Faster per location:
     /// the table lookups of a few locations at a time are started before any
@@ -1025,6 +1071,46 @@ mod tests {
         assert_eq!(&many[1..], &one[..]);
         let methods: std::collections::BTreeSet<_> = one.iter().map(|r| r.method).collect();
         assert!(methods.len() >= 5, "{methods:?}");
+    }
+
+    #[test]
+    fn warm_builds_the_tables_of_every_point_of_the_areas() {
+        let (_dir, g) = geocoder();
+        let (_dir2, cold) = geocoder();
+        assert_eq!(g.warm(2, 2), 0, "no such band");
+        assert_eq!(g.warm(0, 0), 0, "no bands");
+        // Two bands visit what one visits.
+        let whole = cold.warm(0, 1);
+        assert_eq!(g.warm(0, 2) + g.warm(1, 2), whole);
+        assert!(whole > 10_000, "{whole}");
+        let (fine, out) = (g.lattice.as_ref().unwrap(), g.out_lattice.as_ref().unwrap());
+        let (_dir3, fresh) = geocoder();
+        // The areas' box is lat 51.4-51.6, lon -0.1-0.1. A block (8 x 8
+        // cells, under 0.6 km across) holding a point a kilometre inside it
+        // lies wholly inside, so the warm-up must have built it.
+        let built_on_use = std::cell::Cell::new(0);
+        let mut inputs = Vec::new();
+        for a in 0..60 {
+            for b in 0..60 {
+                let lat = 51.41 + 0.18 * f64::from(a) / 59.0;
+                let lon = -0.085 + 0.17 * f64::from(b) / 59.0;
+                fine.entry(lat, lon, |_, _| {
+                    built_on_use.set(built_on_use.get() + 1);
+                    FineCell::default()
+                });
+                out.entry(lat, lon, |_, _| built_on_use.set(built_on_use.get() + 1));
+                inputs.push(LocationInput {
+                    latitude: Some(lat),
+                    longitude: Some(lon),
+                    ..Default::default()
+                });
+            }
+        }
+        assert_eq!(built_on_use.get(), 0);
+        // The same answers as a geocoder that builds its tables on use.
+        for i in &inputs {
+            assert_eq!(g.geocode(i), fresh.geocode(i));
+        }
     }
 
     #[test]

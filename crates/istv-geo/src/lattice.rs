@@ -374,6 +374,7 @@ impl<P: Copy + Default, A> CellLattice<P, A> {
                 block.payloads[k] = payload(cell, &mut block.arena);
             }
         }
+        block.arena.shrink_to_fit();
         block
     }
 }

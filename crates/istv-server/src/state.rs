@@ -40,6 +40,8 @@ struct Inner {
     metrics: Metrics,
     config: ServerConfig,
     ready: AtomicBool,
+    /// True until the geocoder's tables are built (see `warm_geocoder`).
+    warming: AtomicBool,
     slots: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
@@ -56,6 +58,7 @@ impl AppState {
             metrics: Metrics::new(),
             config,
             ready: AtomicBool::new(false),
+            warming: AtomicBool::new(false),
             slots: Mutex::new(HashMap::new()),
         }))
     }
@@ -90,6 +93,37 @@ impl AppState {
         self.0.ready.load(Ordering::SeqCst)
     }
 
+    /// Builds the geocoder's lookup tables on background threads, one per
+    /// core. Until they are built `/readyz` answers 503 (a load balancer
+    /// waits) while uploads are still taken, only slower: the same tables
+    /// would otherwise be built by the first rows of each place.
+    pub fn warm_geocoder(&self) {
+        self.0.warming.store(true, Ordering::SeqCst);
+        let state = self.clone();
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let parts = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let points: usize = std::thread::scope(|scope| {
+                let geocoder = state.geocoder();
+                let workers: Vec<_> = (0..parts)
+                    .map(|part| scope.spawn(move || geocoder.warm(part, parts)))
+                    .collect();
+                workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
+            });
+            tracing::info!(
+                seconds = started.elapsed().as_secs_f64(),
+                points,
+                "geocoding tables built"
+            );
+            state.0.warming.store(false, Ordering::SeqCst);
+        });
+    }
+
+    /// True while the geocoder's tables are being built.
+    pub fn is_warming(&self) -> bool {
+        self.0.warming.load(Ordering::SeqCst)
+    }
+
     /// The concurrency slots of one token, keyed by its site.
     pub(crate) fn slots(&self, site: &str) -> Arc<Semaphore> {
         let mut slots = self.0.slots.lock().expect("slots lock");
@@ -100,11 +134,57 @@ impl AppState {
     }
 }
 
-/// `GET /readyz`: 200 when serving, 503 while starting or shutting down.
+/// `GET /readyz`: 200 when serving, 503 while starting (the geocoder's
+/// tables included) or shutting down.
 pub(crate) async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    if state.is_ready() {
+    if state.is_warming() && state.is_ready() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "warming geocoding tables\n",
+        )
+    } else if state.is_ready() {
         (StatusCode::OK, "ready\n")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use istv_geo::GeocoderConfig;
+
+    #[tokio::test]
+    async fn readyz_waits_for_the_geocoding_tables() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let geocoder = Arc::new(Geocoder::new(GeocoderConfig::default()));
+        let state = AppState::new(store, geocoder, ServerConfig::default());
+        let not_ready = (StatusCode::SERVICE_UNAVAILABLE, "not ready\n");
+        assert_eq!(ready(State(state.clone())).await, not_ready);
+        state.set_ready(true);
+        assert_eq!(
+            ready(State(state.clone())).await,
+            (StatusCode::OK, "ready\n")
+        );
+        // What `warm_geocoder` sets before its threads start.
+        state.0.warming.store(true, Ordering::SeqCst);
+        let warming = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "warming geocoding tables\n",
+        );
+        assert_eq!(ready(State(state.clone())).await, warming);
+        state.warm_geocoder();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while state.is_warming() {
+            assert!(std::time::Instant::now() < deadline, "tables not built");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            ready(State(state.clone())).await,
+            (StatusCode::OK, "ready\n")
+        );
+        // Shutting down wins over warming.
+        state.set_ready(false);
+        assert_eq!(ready(State(state)).await, not_ready);
     }
 }

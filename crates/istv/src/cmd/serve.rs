@@ -28,6 +28,10 @@ pub struct Args {
     /// Log format: text or json [default: text].
     #[arg(long, env = "ISTV_LOG_FORMAT")]
     log_format: Option<String>,
+    /// Do not build the geocoder's tables at start; the first rows of each
+    /// place build them instead, as they arrive.
+    #[arg(long, env = "ISTV_NO_WARM_GEOCODER")]
+    no_warm_geocoder: bool,
     /// Register a demo site and load a generated feed through the upload API
     /// once the service is up.
     #[arg(long)]
@@ -113,6 +117,9 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
         let store = common.store().await?;
         tracing::info!(store = %redact(&common.database_url), "store open");
         let state = AppState::new(store.clone(), Arc::new(geocoder), config);
+        if !(args.no_warm_geocoder || file.warm_geocoder == Some(false)) {
+            state.warm_geocoder();
+        }
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
