@@ -412,9 +412,9 @@ fn check_open(upload: &UploadId, state: Option<(i64,)>) -> Result<()> {
     }
 }
 
-/// The batch's record ids grouped by site, sites in order (the order the
-/// PostgreSQL advisory locks are taken in), ids sorted and distinct.
-fn ids_by_site(events: &[Event]) -> BTreeMap<&str, Vec<&str>> {
+/// The record ids of `events` grouped by site, sites in order (the order
+/// the PostgreSQL advisory locks are taken in), ids sorted and distinct.
+fn ids_by_site<'a>(events: impl IntoIterator<Item = &'a Event>) -> BTreeMap<&'a str, Vec<&'a str>> {
     let mut by_site: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for e in events {
         by_site
@@ -444,8 +444,12 @@ struct Sent<'a> {
 
 /// The stored records a batch touches, as gathered by the prefetch.
 struct Stored<'a> {
-    /// What the batch sends, by (site, record id).
-    sent: HashMap<(&'a str, &'a str), Sent<'a>, foldhash::fast::RandomState>,
+    /// What the batch sends, by (site, record id): an index into `sents`.
+    sent: HashMap<(&'a str, &'a str), u32, foldhash::fast::RandomState>,
+    sents: Vec<Sent<'a>>,
+    /// Per event of the batch, in order, its index into `sents`: each key
+    /// is hashed once per batch.
+    slot: Vec<u32>,
     /// The stored record of each key the batch touches and is stored.
     existing: HashMap<RecordKey, Event>,
     /// Keys of the stored records last written by the batch's upload.
@@ -454,25 +458,35 @@ struct Stored<'a> {
 
 impl<'a> Stored<'a> {
     fn new(events: &'a [Event]) -> Stored<'a> {
-        let mut sent: HashMap<_, Sent, _> =
+        let mut sent: HashMap<_, u32, _> =
             HashMap::with_capacity_and_hasher(events.len(), Default::default());
+        let mut sents: Vec<Sent> = Vec::with_capacity(events.len());
+        let mut slot = Vec::with_capacity(events.len());
         for e in events {
-            sent.entry((e.site_code.as_str(), e.record_id.as_str()))
-                .and_modify(|s| {
-                    s.once = false;
-                    if s.hash != Some(e.content_hash) {
-                        s.hash = None;
-                    }
-                })
-                .or_insert(Sent {
+            let next = sents.len() as u32;
+            let at = *sent
+                .entry((e.site_code.as_str(), e.record_id.as_str()))
+                .or_insert(next);
+            if at == next {
+                sents.push(Sent {
                     first: e,
                     hash: Some(e.content_hash),
                     once: true,
                     inserted: false,
                 });
+            } else {
+                let s = &mut sents[at as usize];
+                s.once = false;
+                if s.hash != Some(e.content_hash) {
+                    s.hash = None;
+                }
+            }
+            slot.push(at);
         }
         Stored {
             sent,
+            sents,
+            slot,
             existing: HashMap::new(),
             same_upload: HashSet::new(),
         }
@@ -489,9 +503,10 @@ impl<'a> Stored<'a> {
     ) -> Vec<String> {
         let mut changed = Vec::new();
         for (id, hash, same_upload) in rows {
-            let Some(sent) = self.sent.get(&(site, id.as_str())) else {
+            let Some(&at) = self.sent.get(&(site, id.as_str())) else {
                 continue;
             };
+            let sent = &self.sents[at as usize];
             if same_upload {
                 self.same_upload.insert(sent.first.record_key());
             }
@@ -505,9 +520,10 @@ impl<'a> Stored<'a> {
         changed
     }
 
-    /// Whether `e`'s record was inserted before the prefetch.
-    fn inserted(&self, site: &str, id: &str) -> bool {
-        self.sent.get(&(site, id)).is_some_and(|s| s.inserted)
+    /// Whether the record of the batch's `i`th event was inserted before
+    /// the prefetch.
+    fn inserted(&self, i: usize) -> bool {
+        self.sents[self.slot[i] as usize].inserted
     }
 
     /// Takes a full stored row.
@@ -616,6 +632,9 @@ impl<'p> CubeRow<'p> {
     }
 }
 
+/// Page size of a new SQLite store, in bytes.
+const SQLITE_PAGE_SIZE: u32 = 16_384;
+
 /// After this many keys of a batch turn out to be stored already, the rest
 /// of the batch is looked up instead of tried as new: a re-sent file then
 /// pays for a lookup, not for a failed insert and a lookup.
@@ -648,8 +667,9 @@ fn last_cube_seq(handle: &mut sqlx::sqlite::LockedSqliteHandle<'_>) -> Result<i6
 /// database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
-/// WAL pages (4 KiB) after which a committing connection checkpoints
-/// itself, as SQLite does by default after 1,000.
+/// WAL pages after which a committing connection checkpoints itself, as
+/// SQLite does by default after 1,000: 40 MiB of 4 KiB pages (a store
+/// created with them) or 160 MiB of 16 KiB pages.
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// Copies the WAL into the database file from a task of its own. Left to
@@ -796,6 +816,11 @@ impl Store {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(30))
+                // Takes effect when the file is created; an existing store
+                // keeps its pages. Rows are appended in bulk, and larger
+                // pages mean fewer page splits and frames per row: the 1M-row
+                // upload ran 10-20% faster than with 4 KiB (README).
+                .page_size(SQLITE_PAGE_SIZE)
                 .pragma("cache_size", "-16384")
                 .pragma("temp_store", "memory")
                 // A safety net: the checkpointer below keeps the WAL well
@@ -1001,7 +1026,6 @@ impl Store {
     /// parameter per value.
     pub async fn apply_batch(&self, upload: &UploadId, events: &[Event]) -> Result<BatchOutcome> {
         let _guard = self.write_guard().await;
-        let by_site = ids_by_site(events);
         let mut stored = Stored::new(events);
         match &self.db {
             Db::Sqlite(pool) => {
@@ -1029,12 +1053,11 @@ impl Store {
                     )?;
                     let mut day = String::new();
                     let mut found = 0;
-                    for e in events {
+                    for (e, &at) in events.iter().zip(&stored.slot) {
                         if found == STORED_BEFORE_LOOKUP {
                             break;
                         }
-                        let key = (e.site_code.as_str(), e.record_id.as_str());
-                        let sent = stored.sent.get_mut(&key).expect("every event is sent");
+                        let sent = &mut stored.sents[at as usize];
                         if !sent.once {
                             continue;
                         }
@@ -1049,6 +1072,12 @@ impl Store {
                 // Prefetch the stored records the batch touches, in two
                 // steps: hashes of all (point lookups on the raw handle),
                 // then full rows of those the batch changes.
+                let not_inserted = events
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, _)| !stored.inserted(i))
+                    .map(|(_, e)| e);
+                let by_site = ids_by_site(not_inserted);
                 for (site, ids) in &by_site {
                     let mut rows = Vec::new();
                     {
@@ -1059,9 +1088,6 @@ impl Store {
                              WHERE site_code = ?2 AND record_id = ?3",
                         )?;
                         for id in ids {
-                            if stored.inserted(site, id) {
-                                continue;
-                            }
                             let params = [upload.as_str().into(), (*site).into(), (*id).into()];
                             if let Some([hash, same]) = lookup.first_row(&params)? {
                                 rows.push((id.to_string(), hash, same != 0));
@@ -1088,9 +1114,15 @@ impl Store {
                 }
                 // Keys inserted as new are sent once: the plan of the rest is
                 // the plan of the whole batch without them.
-                let (new, rest): (Vec<&Event>, Vec<&Event>) = events
-                    .iter()
-                    .partition(|e| stored.inserted(&e.site_code, &e.record_id));
+                let mut new: Vec<&Event> = Vec::with_capacity(events.len());
+                let mut rest: Vec<&Event> = Vec::new();
+                for (i, e) in events.iter().enumerate() {
+                    if stored.inserted(i) {
+                        new.push(e);
+                    } else {
+                        rest.push(e);
+                    }
+                }
                 let plan = plan_batch_in_upload(
                     &stored.existing,
                     &stored.same_upload,
@@ -1148,6 +1180,7 @@ impl Store {
                         .fetch_optional(&mut *tx)
                         .await?;
                 check_open(upload, state)?;
+                let by_site = ids_by_site(events);
                 for site in by_site.keys() {
                     sqlx::query("SELECT pg_advisory_xact_lock($1)")
                         .bind(site_lock_key(site))

@@ -737,6 +737,42 @@ async fn sqlite_is_durable_and_reopens() {
     assert_exact(&again).await;
 }
 
+/// New stores get 16 KiB pages; a store created with SQLite's default 4 KiB
+/// pages (as before) opens, takes uploads and keeps its pages.
+#[tokio::test]
+async fn sqlite_page_size_new_and_existing_stores() {
+    let page_size = |store: Store| async move {
+        let n = on_db!(&store.db, pool => {
+            let p: (i64,) = sqlx::query_as("PRAGMA page_size").fetch_one(pool).await.unwrap();
+            p.0
+        });
+        store.close().await;
+        n
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("new.db").display());
+    assert_eq!(page_size(Store::connect(&url).await.unwrap()).await, 16_384);
+
+    let old = dir.path().join("old.db");
+    let options = SqliteConnectOptions::new()
+        .filename(&old)
+        .create_if_missing(true)
+        .page_size(4096)
+        .journal_mode(SqliteJournalMode::Wal);
+    let mut c = sqlx::ConnectOptions::connect(&options).await.unwrap();
+    sqlx::query("CREATE TABLE before_istv (x INTEGER)")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    sqlx::Connection::close(c).await.unwrap();
+    let url = format!("sqlite://{}?mode=rwc", old.display());
+    let store = Store::connect(&url).await.unwrap();
+    upload(&store, &five()).await;
+    assert_eq!(rows(&store, &[]).await, expect(&[("", 5)]));
+    assert_exact(&store).await;
+    assert_eq!(page_size(store).await, 4096);
+}
+
 /// Committed pages reach the database file without a commit having to copy
 /// them: the WAL of this upload stays under the automatic checkpoint's 10,000
 /// pages, so only the checkpointer can have moved them.
@@ -753,7 +789,8 @@ async fn the_checkpointer_moves_the_wal_into_the_database_file() {
     let wal = std::fs::metadata(dir.path().join("istv.db-wal"))
         .unwrap()
         .len();
-    assert!(wal < 10_000 * 4096, "{wal} bytes of WAL");
+    let limit = u64::from(WAL_AUTOCHECKPOINT_PAGES) * u64::from(SQLITE_PAGE_SIZE);
+    assert!(wal < limit, "{wal} bytes of WAL");
     // Several checkpoint periods, generously: this waits for an event, it
     // does not time one.
     let mut waited = 0;
