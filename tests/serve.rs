@@ -648,3 +648,59 @@ fn demo_loads_a_generated_feed() {
         .unwrap()
         .contains("demo: upload token for RJ122"));
 }
+
+/// With `no_warm_geocoder = true` in the config file the server is ready at
+/// once, builds no tables at start, and places points as a warmed one does.
+#[test]
+fn tables_left_to_the_first_points() {
+    let dir = tempfile::tempdir().unwrap();
+    import_boroughs(dir.path());
+    let token = add_site(dir.path(), None, "RJ122");
+    let config = file(dir.path(), "istv.toml", "no_warm_geocoder = true\n");
+    let server = Server::start(
+        dir.path(),
+        None,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--suppress-below",
+            "1",
+        ],
+    );
+    let mut feed = HEADER.to_string();
+    feed += &row(
+        "W1",
+        "2024-05-01T21:00",
+        "body_part",
+        "street",
+        Some(TRAFALGAR),
+        "20",
+        "male",
+    );
+    feed += &row(
+        "W2",
+        "2024-05-02T21:00",
+        "body_part",
+        "street",
+        Some(BRIXTON),
+        "30",
+        "female",
+    );
+    feed += &row(
+        "W3",
+        "2024-05-03T21:00",
+        "body_part",
+        "street",
+        Some(BRIXTON),
+        "40",
+        "female",
+    );
+    let (status, receipt) = post_upload(&server.base, &token, "text/csv", feed.as_bytes());
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(
+        rows(&server.base, "group_by=borough"),
+        labels(&[(&[LAMBETH], 2), (&[WESTMINSTER], 1)])
+    );
+    let log = server.log.lock().unwrap().clone();
+    assert!(!log.contains("geocoding tables built"), "{log}");
+}

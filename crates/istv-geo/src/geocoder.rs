@@ -205,6 +205,11 @@ impl Default for GeocoderConfig {
     }
 }
 
+/// The most cells (at resolution 11, about 2,150 m2 each) whose tables
+/// [`Geocoder::warm`] builds: about 8,600 km2, over three times the box of
+/// Greater London's boundaries.
+pub const WARM_MAX_CELLS: usize = 4_000_000;
+
 /// Resolves locations using whatever reference data is loaded.
 #[derive(Debug, Default)]
 pub struct Geocoder {
@@ -404,8 +409,12 @@ impl Geocoder {
     /// change, only when the work is done. Covers the service area where
     /// loaded areas lie (all of it without layers), split into `parts`
     /// bands of latitude of which this call builds band `part`, so threads
-    /// can share the work. Returns the number of points visited.
-    pub fn warm(&self, part: usize, parts: usize) -> usize {
+    /// can share the work. Returns the number of points visited, or `None`
+    /// when that box holds more than [`WARM_MAX_CELLS`] cells (tables for a
+    /// region much larger than a city would take too long and too much
+    /// memory; they are then built on use). The table of a finest
+    /// resolution finer than 10 is always built on use.
+    pub fn warm(&self, part: usize, parts: usize) -> Option<usize> {
         let a = &self.config.service_area;
         let (mut lat0, mut lat1, mut lon0, mut lon1) = (a.min_lat, a.max_lat, a.min_lon, a.max_lon);
         let bounds = self.layers.iter().flatten().filter_map(AreaLayer::bounds);
@@ -416,24 +425,34 @@ impl Geocoder {
             (lon0, lon1) = (lon0.max(b.2), lon1.min(b.3));
         }
         if !(lat0 < lat1 && lon0 < lon1) || parts == 0 || part >= parts {
-            return 0;
+            return Some(0);
+        }
+        const M_PER_DEG: f64 = 111_200.0;
+        let cos_lat = ((lat0 + lat1) * 0.5).to_radians().cos();
+        let box_m2 = (lat1 - lat0) * M_PER_DEG * (lon1 - lon0) * M_PER_DEG * cos_lat;
+        if box_m2 / CACHE_RES.area_m2() > WARM_MAX_CELLS as f64 {
+            return None;
         }
         // Points two cell spacings apart (at the finer lattice) reach every
         // block of 8 x 8 cells, and every tile, that the box touches.
         let spacing_m = 3f64.sqrt() * CACHE_RES.edge_length_m();
-        let dlat = 2.0 * spacing_m / 111_200.0;
-        let dlon = dlat / ((lat0 + lat1) * 0.5).to_radians().cos();
+        let dlat = 2.0 * spacing_m / M_PER_DEG;
+        let dlon = dlat / cos_lat;
         let rows = ((lat1 - lat0) / dlat).ceil() as usize + 1;
         let cols = ((lon1 - lon0) / dlon).ceil() as usize + 1;
         // Whole bands per thread: threads filling neighbouring rows would
         // wait for each other's blocks.
         let (first, last) = (rows * part / parts, rows * (part + 1) / parts);
         let fill = |cell, arena: &mut Vec<u32>| self.fine_cell(cell, arena);
+        let out = self
+            .out_lattice
+            .as_ref()
+            .filter(|_| self.config.finest_resolution < CACHE_RES);
         for r in first..last {
             let lat = (lat0 + r as f64 * dlat).min(lat1);
             for c in 0..cols {
                 let lon = (lon0 + c as f64 * dlon).min(lon1);
-                if let Some(l) = &self.out_lattice {
+                if let Some(l) = out {
                     l.entry(lat, lon, |_, _| ());
                 }
                 if let Some(l) = &self.lattice {
@@ -441,7 +460,7 @@ impl Geocoder {
                 }
             }
         }
-        (last - first) * cols
+        Some((last - first) * cols)
     }
 
     /// Geocodes many locations, appending to `out` exactly what
@@ -1077,11 +1096,11 @@ mod tests {
     fn warm_builds_the_tables_of_every_point_of_the_areas() {
         let (_dir, g) = geocoder();
         let (_dir2, cold) = geocoder();
-        assert_eq!(g.warm(2, 2), 0, "no such band");
-        assert_eq!(g.warm(0, 0), 0, "no bands");
+        assert_eq!(g.warm(2, 2), Some(0), "no such band");
+        assert_eq!(g.warm(0, 0), Some(0), "no bands");
         // Two bands visit what one visits.
-        let whole = cold.warm(0, 1);
-        assert_eq!(g.warm(0, 2) + g.warm(1, 2), whole);
+        let whole = cold.warm(0, 1).unwrap();
+        assert_eq!(g.warm(0, 2).unwrap() + g.warm(1, 2).unwrap(), whole);
         assert!(whole > 10_000, "{whole}");
         let (fine, out) = (g.lattice.as_ref().unwrap(), g.out_lattice.as_ref().unwrap());
         let (_dir3, fresh) = geocoder();
@@ -1111,6 +1130,27 @@ mod tests {
         for i in &inputs {
             assert_eq!(g.geocode(i), fresh.geocode(i));
         }
+    }
+
+    #[test]
+    fn warm_leaves_regions_larger_than_a_city_to_be_built_on_use() {
+        // No layers: the whole service area. Greater London's box (about
+        // 58 km x 68 km, 1.8M cells) is built; a box of 2 x 2 degrees
+        // around it (about 222 km x 137 km, 14M cells) is not.
+        let g = Geocoder::new(GeocoderConfig::default());
+        assert!(g.warm(0, 1).is_some_and(|n| n > 0));
+        let wide = GeocoderConfig {
+            service_area: ServiceArea {
+                min_lat: 51.0,
+                max_lat: 53.0,
+                min_lon: -1.0,
+                max_lon: 1.0,
+            },
+            ..Default::default()
+        };
+        let g = Geocoder::new(wide);
+        assert!(g.out_lattice.is_some(), "a lattice to build");
+        assert_eq!(g.warm(0, 1), None);
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub use error::{ImportError, LoadError};
 pub use gazetteer::{Gazetteer, Place, PlaceImportSummary};
 pub use geocoder::{
     Geocode, GeocodeMethod, Geocoder, GeocoderConfig, LocationInput, ServiceArea, PLACES_FILE,
-    POSTCODES_FILE,
+    POSTCODES_FILE, WARM_MAX_CELLS,
 };
 pub use h3o::{CellIndex, Resolution};
 pub use import::{import_areas, import_places, import_postcodes};

@@ -103,18 +103,34 @@ impl AppState {
         std::thread::spawn(move || {
             let started = std::time::Instant::now();
             let parts = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let points: usize = std::thread::scope(|scope| {
+            let points: Option<usize> = std::thread::scope(|scope| {
                 let geocoder = state.geocoder();
                 let workers: Vec<_> = (0..parts)
                     .map(|part| scope.spawn(move || geocoder.warm(part, parts)))
                     .collect();
-                workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
+                workers
+                    .into_iter()
+                    .map(|w| {
+                        w.join().unwrap_or_else(|_| {
+                            tracing::error!(
+                                "a geocoding warm-up thread failed; the first rows of its places build their tables"
+                            );
+                            Some(0)
+                        })
+                    })
+                    .sum()
             });
-            tracing::info!(
-                seconds = started.elapsed().as_secs_f64(),
-                points,
-                "geocoding tables built"
-            );
+            match points {
+                Some(points) => tracing::info!(
+                    seconds = started.elapsed().as_secs_f64(),
+                    points,
+                    "geocoding tables built"
+                ),
+                None => tracing::warn!(
+                    "the service area is too large to build the geocoding tables at start; \
+                     the first rows of each place build them"
+                ),
+            }
             state.0.warming.store(false, Ordering::SeqCst);
         });
     }

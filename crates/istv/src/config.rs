@@ -25,8 +25,8 @@ pub struct FileConfig {
     pub suppress_below: Option<u64>,
     /// See `istv serve --batch-rows`.
     pub batch_rows: Option<usize>,
-    /// `false` is `istv serve --no-warm-geocoder`.
-    pub warm_geocoder: Option<bool>,
+    /// See `istv serve --no-warm-geocoder`.
+    pub no_warm_geocoder: Option<bool>,
     /// See `istv serve --log-format`.
     pub log_format: Option<String>,
     /// See `--h3-resolution`.

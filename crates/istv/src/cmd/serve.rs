@@ -117,7 +117,7 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
         let store = common.store().await?;
         tracing::info!(store = %redact(&common.database_url), "store open");
         let state = AppState::new(store.clone(), Arc::new(geocoder), config);
-        if !(args.no_warm_geocoder || file.warm_geocoder == Some(false)) {
+        if !(args.no_warm_geocoder || file.no_warm_geocoder == Some(true)) {
             state.warm_geocoder();
         }
         let listener = tokio::net::TcpListener::bind(&listen)
