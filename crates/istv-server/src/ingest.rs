@@ -306,11 +306,15 @@ fn process(
     // holds one batch, so at most three are in memory. Errors travel with
     // the batches, so memory stays flat however many rows a file gets wrong.
     let (to_writer, from_reader) = std::sync::mpsc::sync_channel::<Batch>(1);
+    // Written batches go back to the reader, which frees them: memory is
+    // cheaper to free on the thread that allocated it, and the writer is
+    // the busier of the two.
+    let (to_reader, written_batches) = std::sync::mpsc::channel::<Batch>();
     let span = tracing::Span::current();
     let written = std::thread::scope(|scope| {
         let writer = scope.spawn(|| {
             let _enter = span.enter();
-            write_batches(from_reader, upload, state, runtime)
+            write_batches(from_reader, to_reader, upload, state, runtime)
         });
         let read = read_batches(
             &mut feed,
@@ -318,7 +322,7 @@ fn process(
             &geocoder,
             batch_rows,
             &mut receipt,
-            &to_writer,
+            (&to_writer, &written_batches),
             m,
         );
         // Closing the channel lets the writer finish what it has.
@@ -345,14 +349,18 @@ struct Batch {
 }
 
 /// Reads, validates and geocodes the feed, counting rows into `receipt` and
-/// sending batches to the writer. Fails only when the writer has stopped.
+/// sending batches to the writer, which sends them back once written.
+/// Fails only when the writer has stopped.
 fn read_batches(
     feed: &mut Feed,
     validator: &mut Validator,
     geocoder: &istv_geo::Geocoder,
     batch_rows: usize,
     receipt: &mut Receipt,
-    to_writer: &std::sync::mpsc::SyncSender<Batch>,
+    (to_writer, written): (
+        &std::sync::mpsc::SyncSender<Batch>,
+        &std::sync::mpsc::Receiver<Batch>,
+    ),
     m: &crate::metrics::Metrics,
 ) -> Result<(), ApiError> {
     let stopped = || ApiError::Internal("the store writer stopped".into());
@@ -419,10 +427,14 @@ fn read_batches(
             geocode_pending(&mut pending, &mut batch, &mut counts);
             counts.flush(m);
             limit = (limit * 2).min(batch_rows);
-            let next = Batch {
-                events: Vec::with_capacity(limit),
-                errors: Vec::new(),
-            };
+            // The last written batch, emptied here, is the next one.
+            let mut next = Batch::default();
+            while let Ok(mut done) = written.try_recv() {
+                done.events.clear();
+                done.errors.clear();
+                next = done;
+            }
+            next.events.reserve(limit);
             to_writer
                 .send(std::mem::replace(&mut batch, next))
                 .map_err(|_| stopped())?;
@@ -468,6 +480,7 @@ const GEOCODE_CHUNK: usize = 64;
 /// errors first; returns the store's counts over all of them.
 fn write_batches(
     from_reader: std::sync::mpsc::Receiver<Batch>,
+    to_reader: std::sync::mpsc::Sender<Batch>,
     upload: &UploadId,
     state: &AppState,
     runtime: &tokio::runtime::Handle,
@@ -485,6 +498,8 @@ fn write_batches(
         m.duplicates.inc_by(outcome.duplicates);
         m.corrections.inc_by(outcome.corrections);
         total.add(outcome);
+        // A reader that has finished drops it with the channel.
+        let _ = to_reader.send(batch);
     }
     Ok(total)
 }
