@@ -200,6 +200,7 @@ mod tests {
             (StatusCode::OK, "ready\n")
         );
         // Shutting down wins over warming.
+        state.0.warming.store(true, Ordering::SeqCst);
         state.set_ready(false);
         assert_eq!(ready(State(state)).await, not_ready);
     }
