@@ -2,6 +2,7 @@
 //! batch of events changes it.
 
 use crate::event::{Event, LocationStatus, RecordKey};
+use crate::rollup::{KeyView, RollupDeltas, RollupSet};
 use chrono::NaiveDate;
 use h3o::{CellIndex, Resolution};
 use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
@@ -279,6 +280,63 @@ impl BatchOutcome {
     }
 }
 
+/// What a set of records adds to an aggregate: how many there are and the
+/// sum of their record keys (for the cell key method). Both add, so every
+/// roll-up of the cube holds them, and a change is a tally too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Tally {
+    /// Number of records.
+    pub count: i64,
+    /// Sum of their [`Event::disclosure_key`]s (not reduced modulo
+    /// [`crate::RECORD_KEYS`], so that it stays additive).
+    pub keysum: i64,
+}
+
+impl Tally {
+    /// One record.
+    pub fn of(event: &Event) -> Tally {
+        Tally {
+            count: 1,
+            keysum: i64::from(event.disclosure_key),
+        }
+    }
+
+    /// True when it changes nothing.
+    pub fn is_zero(&self) -> bool {
+        self.count == 0 && self.keysum == 0
+    }
+
+    /// The cell key of the records: their keys' sum modulo
+    /// [`crate::RECORD_KEYS`].
+    pub fn cell_key(&self) -> u16 {
+        self.keysum.rem_euclid(i64::from(crate::RECORD_KEYS)) as u16
+    }
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, o: Tally) {
+        self.count += o.count;
+        self.keysum += o.keysum;
+    }
+}
+
+impl std::ops::SubAssign for Tally {
+    fn sub_assign(&mut self, o: Tally) {
+        self.count -= o.count;
+        self.keysum -= o.keysum;
+    }
+}
+
+impl std::ops::Neg for Tally {
+    type Output = Tally;
+    fn neg(self) -> Tally {
+        Tally {
+            count: -self.count,
+            keysum: -self.keysum,
+        }
+    }
+}
+
 /// What a batch does to a store: the records to write and the net change of
 /// each cube key.
 #[derive(Debug, Clone, Default)]
@@ -290,7 +348,7 @@ pub struct BatchPlan<'a> {
     /// per record key, in first-seen order.
     pub upserts: Vec<&'a Event>,
     /// Net change per cube key, without zeros, in key order.
-    pub deltas: Vec<(CubeKey, i64)>,
+    pub deltas: Vec<(CubeKey, Tally)>,
 }
 
 impl BatchPlan<'_> {
@@ -330,7 +388,7 @@ pub fn plan_batch_in_upload<'a>(
     let mut touched: HashMap<(&str, &str), usize, _> =
         HashMap::with_capacity_and_hasher(events.len(), hasher());
     let mut upserts: Vec<&Event> = Vec::with_capacity(events.len());
-    let mut deltas: HashMap<CubeKey, i64, _> =
+    let mut deltas: HashMap<CubeKey, Tally, _> =
         HashMap::with_capacity_and_hasher(events.len(), hasher());
     // A batch of new records meets an empty `existing`: no owned key needed.
     let stored = |e: &Event| (!existing.is_empty()).then(|| existing.get(&e.record_key()))?;
@@ -351,12 +409,12 @@ pub fn plan_batch_in_upload<'a>(
             Some(old) if old.content_hash == event.content_hash => outcome.duplicates += 1,
             Some(old) => {
                 outcome.corrections += 1;
-                *deltas.entry(CubeKey::of(old)).or_default() -= 1;
-                *deltas.entry(CubeKey::of(event)).or_default() += 1;
+                *deltas.entry(CubeKey::of(old)).or_default() -= Tally::of(old);
+                *deltas.entry(CubeKey::of(event)).or_default() += Tally::of(event);
             }
             None => {
                 outcome.accepted += 1;
-                *deltas.entry(CubeKey::of(event)).or_default() += 1;
+                *deltas.entry(CubeKey::of(event)).or_default() += Tally::of(event);
             }
         }
         match written_here {
@@ -367,7 +425,8 @@ pub fn plan_batch_in_upload<'a>(
             }
         }
     }
-    let mut deltas: Vec<(CubeKey, i64)> = deltas.into_iter().filter(|(_, d)| *d != 0).collect();
+    let mut deltas: Vec<(CubeKey, Tally)> =
+        deltas.into_iter().filter(|(_, d)| !d.is_zero()).collect();
     deltas.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     BatchPlan {
         outcome,
@@ -376,10 +435,10 @@ pub fn plan_batch_in_upload<'a>(
     }
 }
 
-/// Counts per cube key, kept in memory.
+/// Tallies per cube key, kept in memory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cube {
-    counts: HashMap<CubeKey, i64>,
+    counts: HashMap<CubeKey, Tally>,
 }
 
 impl Cube {
@@ -392,22 +451,22 @@ impl Cube {
     pub fn recount<'a>(events: impl IntoIterator<Item = &'a Event>) -> Cube {
         let mut cube = Cube::new();
         for e in events {
-            cube.add(CubeKey::of(e), 1);
+            cube.add(CubeKey::of(e), Tally::of(e));
         }
         cube
     }
 
-    /// Adds `delta` to a key; a key whose count reaches 0 is removed.
-    pub fn add(&mut self, key: CubeKey, delta: i64) {
+    /// Adds `delta` to a key; a key whose tally reaches zero is removed.
+    pub fn add(&mut self, key: CubeKey, delta: Tally) {
         match self.counts.entry(key) {
             Entry::Occupied(mut o) => {
                 *o.get_mut() += delta;
-                if *o.get() == 0 {
+                if o.get().is_zero() {
                     o.remove();
                 }
             }
             Entry::Vacant(v) => {
-                if delta != 0 {
+                if !delta.is_zero() {
                     v.insert(delta);
                 }
             }
@@ -416,11 +475,16 @@ impl Cube {
 
     /// The count of a key (0 when absent).
     pub fn get(&self, key: &CubeKey) -> i64 {
-        self.counts.get(key).copied().unwrap_or(0)
+        self.tally(key).count
     }
 
-    /// Every key with a non-zero count.
-    pub fn iter(&self) -> impl Iterator<Item = (&CubeKey, i64)> {
+    /// The tally of a key (zero when absent).
+    pub fn tally(&self, key: &CubeKey) -> Tally {
+        self.counts.get(key).copied().unwrap_or_default()
+    }
+
+    /// Every key with a non-zero tally.
+    pub fn iter(&self) -> impl Iterator<Item = (&CubeKey, Tally)> {
         self.counts.iter().map(|(k, c)| (k, *c))
     }
 
@@ -436,17 +500,19 @@ impl Cube {
 
     /// Sum of all counts.
     pub fn total(&self) -> i64 {
-        self.counts.values().sum()
+        self.counts.values().map(|t| t.count).sum()
     }
 }
 
-/// Records and their cube, kept in memory: the reference model of a store.
+/// Records, their cube and its roll-ups, kept in memory: the reference
+/// model of a store.
 #[derive(Debug, Clone, Default)]
 pub struct Ledger {
     records: HashMap<RecordKey, Event>,
     /// The upload that last wrote each record.
     writers: HashMap<RecordKey, String>,
     cube: Cube,
+    rollups: RollupSet,
 }
 
 impl Ledger {
@@ -474,6 +540,11 @@ impl Ledger {
             self.writers.insert(e.record_key(), upload.to_owned());
             self.records.insert(e.record_key(), e.clone());
         }
+        let mut rollups = RollupDeltas::new();
+        for (k, d) in &plan.deltas {
+            rollups.add(&KeyView::of_key(k), *d);
+        }
+        self.rollups.apply(rollups);
         for (k, d) in plan.deltas {
             self.cube.add(k, d);
         }
@@ -488,5 +559,10 @@ impl Ledger {
     /// The incrementally maintained cube.
     pub fn cube(&self) -> &Cube {
         &self.cube
+    }
+
+    /// The incrementally maintained roll-ups.
+    pub fn rollups(&self) -> &RollupSet {
+        &self.rollups
     }
 }

@@ -6,21 +6,30 @@
 //! key and +1 on the new. [`plan_batch`] turns a batch of events and the
 //! records already stored into the records to write and the net change per
 //! key, so a store applies both in one transaction and stays equal to a
-//! recount. A [`Query`] (parsed from the API's parameters) gives a [`Plan`]
-//! for the store and folds its rows into published [`Row`]s under
-//! [`Disclosure`] control.
+//! recount. Every change of the cube is also a change of each of its
+//! [`rollup`]s, summed over all but a few dimensions per day or month, which
+//! answer most queries reading few rows. A [`Query`] (parsed from the API's
+//! parameters) gives a [`Plan`] for the store, is [`route`]d to a roll-up
+//! where one covers it, and folds the rows read into published [`Row`]s
+//! under [`Disclosure`] control. Every count carries the sum of its
+//! records' keys ([`Tally`]) for the cell key method.
 #![warn(missing_docs)]
 
 pub mod cube;
 pub mod event;
 pub mod query;
+pub mod rollup;
 
 pub use cube::{
     cell_from_int, cell_to_int, plan_batch, plan_batch_in_upload, BatchOutcome, BatchPlan,
-    CellResolution, Column, Cube, CubeKey, Ledger, Value,
+    CellResolution, Column, Cube, CubeKey, Ledger, Tally, Value,
 };
-pub use event::{content_hash, ContentHasher, Event, GeocodeMethod, LocationStatus, RecordKey};
+pub use event::{
+    content_hash, ContentHasher, DisclosureKeys, Event, GeocodeMethod, LocationStatus, RecordKey,
+    RECORD_KEYS,
+};
 pub use query::{Dimension, Disclosure, Plan, Query, QueryError, Row};
+pub use rollup::{route, Grain, KeyView, Rollup, RollupDeltas, RollupSet, Route, Table, ROLLUPS};
 
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 //! runs, and the folding of its rows into published, disclosure-controlled
 //! rows.
 
-use crate::cube::{cell_from_int, CellResolution, Column, Cube, CubeKey, Value};
+use crate::cube::{cell_from_int, CellResolution, Column, Cube, CubeKey, Tally, Value};
 use crate::event::LocationStatus;
 use chrono::{Datelike, NaiveDate, Weekday};
 use h3o::CellIndex;
@@ -552,13 +552,21 @@ impl Query {
         }
     }
 
+    /// True when the query needs the day of each count, not only its month:
+    /// it groups or filters by day, week or weekday.
+    pub fn needs_day(&self) -> bool {
+        let daily =
+            |d: &Dimension| matches!(d, Dimension::Day | Dimension::Week | Dimension::Weekday);
+        self.group_by.iter().any(daily) || self.filters.iter().any(|(d, _)| daily(d))
+    }
+
     /// Folds a store's rows for [`Query::plan`] (values in the order of
-    /// `plan.columns`, then the summed count) into published rows: time
+    /// `plan.columns`, then the summed tally) into published rows: time
     /// filters applied, labels computed, counts summed per label, sorted,
     /// disclosure control applied. Groups whose count is 0 are absent.
     pub fn fold<I>(&self, rows: I, disclosure: Disclosure) -> Vec<Row>
     where
-        I: IntoIterator<Item = (Vec<Value>, i64)>,
+        I: IntoIterator<Item = (Vec<Value>, Tally)>,
     {
         let plan = self.plan();
         let index_of = |c: Column| plan.columns.iter().position(|x| *x == c).expect("planned");
@@ -583,8 +591,8 @@ impl Query {
             })
             .collect();
         let day_idx = (!time_filters.is_empty()).then(|| index_of(Column::Day));
-        let mut sums: HashMap<Vec<String>, i64> = HashMap::new();
-        for (values, count) in rows {
+        let mut sums: HashMap<Vec<String>, Tally> = HashMap::new();
+        for (values, tally) in rows {
             if let Some(i) = day_idx {
                 let keep = time_filters
                     .iter()
@@ -599,25 +607,26 @@ impl Query {
                 .zip(&group_idx)
                 .map(|(d, &i)| d.label(&values[i]))
                 .collect();
-            *sums.entry(labels).or_default() += count;
+            *sums.entry(labels).or_default() += tally;
         }
         let mut out: Vec<(Vec<SortKey>, Row)> = sums
             .into_iter()
-            .filter(|(_, c)| *c > 0)
-            .map(|(values, c)| {
+            .filter(|(_, t)| t.count > 0)
+            .map(|(values, t)| {
                 let key = self
                     .group_by
                     .iter()
                     .zip(&values)
                     .map(|(d, l)| d.sort_key(l))
                     .collect();
-                let (count, suppressed) = disclosure.apply(c as u64);
+                let (count, suppressed) = disclosure.apply(t.count as u64);
                 (
                     key,
                     Row {
                         values,
                         count,
                         suppressed,
+                        cell_key: t.cell_key(),
                     },
                 )
             })
@@ -685,6 +694,10 @@ pub struct Row {
     pub count: Option<u64>,
     /// True when the count is small enough to risk identifying someone.
     pub suppressed: bool,
+    /// The cell key: the sum of the records' keys modulo
+    /// [`crate::RECORD_KEYS`]. Never published; disclosure control uses it.
+    #[serde(skip)]
+    pub cell_key: u16,
 }
 
 /// Disclosure control: counts from 1 to `threshold - 1` are suppressed.

@@ -1,5 +1,5 @@
 use super::*;
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use h3o::{CellIndex, LatLng, Resolution};
 use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
 use proptest::prelude::*;
@@ -25,8 +25,13 @@ fn event(id: &str, day: &str, borough: &str, hash: u64) -> Event {
         borough: Some(borough.into()),
         ward: None,
         lsoa: None,
+        disclosure_key: KEYS.key("RJ1", id),
     }
 }
+
+/// Record keys as a deployment assigns them.
+static KEYS: std::sync::LazyLock<DisclosureKeys> =
+    std::sync::LazyLock::new(|| DisclosureKeys::new(0x5eed));
 
 fn q(pairs: &[(&str, &str)]) -> Query {
     Query::from_pairs(pairs.iter().copied()).expect("valid query")
@@ -199,18 +204,24 @@ fn disclosure_suppresses_one_to_threshold_minus_one() {
     let mut ledger = Ledger::new();
     ledger.apply(&five());
     let rows = q(&[("group_by", "borough")]).run(ledger.cube(), Disclosure::new(3));
+    let cell_key = |ids: &[&str]| {
+        let sum: u32 = ids.iter().map(|id| u32::from(KEYS.key("RJ1", id))).sum();
+        (sum % u32::from(RECORD_KEYS)) as u16
+    };
     assert_eq!(
         rows,
         vec![
             Row {
                 values: vec![LAMBETH.into()],
                 count: None,
-                suppressed: true
+                suppressed: true,
+                cell_key: cell_key(&["c", "e"]),
             },
             Row {
                 values: vec![SOUTHWARK.into()],
                 count: Some(3),
-                suppressed: false
+                suppressed: false,
+                cell_key: cell_key(&["a", "b", "d"]),
             },
         ]
     );
@@ -290,7 +301,7 @@ fn plan_batch_handles_repeats_within_a_batch() {
         }
     );
     assert_eq!(plan.upserts, vec![&a2]);
-    assert_eq!(plan.deltas, vec![(CubeKey::of(&a2), 1)]);
+    assert_eq!(plan.deltas, vec![(CubeKey::of(&a2), Tally::of(&a2))]);
     let march = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
     assert_eq!(plan.day_range(), Some((march, march)));
     // A correction back to the stored content nets to no cube change.
@@ -361,9 +372,12 @@ fn arb_event() -> impl Strategy<Value = Event> {
             let r = Resolution::try_from(6 + res).unwrap();
             cell(51.45 + f64::from(loc as u8) * 0.02, -0.1, r)
         });
+        let site_code = ["RJ1", "RJ2", "RYJ"][site];
+        let record_id = format!("r{id}");
         Event {
-            site_code: ["RJ1", "RJ2", "RYJ"][site].into(),
-            record_id: format!("r{id}"),
+            disclosure_key: KEYS.key(site_code, &record_id),
+            site_code: site_code.into(),
+            record_id,
             content_hash: hash,
             assault_date: NaiveDate::from_ymd_opt(2024, 2, 20).unwrap()
                 + chrono::Duration::days(day),
@@ -470,5 +484,339 @@ proptest! {
             let n: u64 = filtered.iter().map(|r| r.count.unwrap()).sum();
             prop_assert_eq!(n, row.count.unwrap());
         }
+    }
+}
+
+// ----- roll-ups -----
+
+fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+#[test]
+fn grain_buckets_round_trip_and_are_ordered() {
+    assert_eq!(Grain::Day.bucket(day("1970-01-01")), 0);
+    assert_eq!(Grain::Day.bucket(day("1970-02-01")), 31);
+    assert_eq!(Grain::Day.bucket(day("2024-03-01")), 19_783);
+    assert_eq!(Grain::Month.bucket(day("2024-03-17")), 2024 * 12 + 2);
+    for d in ["1969-12-31", "2000-02-29", "2024-12-31", "2025-01-01"] {
+        let d = day(d);
+        assert_eq!(Grain::Day.start(Grain::Day.bucket(d)), Some(d));
+        assert_eq!(
+            Grain::Month.start(Grain::Month.bucket(d)),
+            Some(d.with_day(1).unwrap())
+        );
+    }
+    assert!(Grain::Month.bucket(day("2024-12-31")) < Grain::Month.bucket(day("2025-01-01")));
+}
+
+/// A scan as (table, first day, last day).
+type ScanDays = (String, Option<NaiveDate>, Option<NaiveDate>);
+
+/// The scans of a query, as (table, first day, last day) with open ends as
+/// `None`, for hand-written expectations.
+fn scans(pairs: &[(&str, &str)]) -> Option<(&'static str, Vec<ScanDays>)> {
+    let query = q(pairs);
+    let r = route(&query, &query.plan())?;
+    let out = r
+        .scans
+        .iter()
+        .map(|s| {
+            let g = s.table.grain;
+            let last = |b: i32| match g {
+                Grain::Day => g.start(b).unwrap(),
+                Grain::Month => g.start(b + 1).unwrap().pred_opt().unwrap(),
+            };
+            (
+                s.table.name(),
+                s.from.and_then(|b| g.start(b)),
+                s.to.map(last),
+            )
+        })
+        .collect();
+    Some((r.rollup.name, out))
+}
+
+#[test]
+fn routes_split_ranges_into_whole_months_and_edge_days() {
+    let d = |s: &str| Some(day(s));
+    // Whole months only.
+    assert_eq!(
+        scans(&[
+            ("group_by", "month"),
+            ("from", "2024-01-01"),
+            ("to", "2024-12-31")
+        ]),
+        Some((
+            "t",
+            vec![("rollup_t_month".into(), d("2024-01-01"), d("2024-12-31"))]
+        ))
+    );
+    // Days at both ends, months between.
+    assert_eq!(
+        scans(&[
+            ("group_by", "borough"),
+            ("from", "2024-01-15"),
+            ("to", "2024-04-10")
+        ]),
+        Some((
+            "b",
+            vec![
+                ("rollup_b_day".into(), d("2024-01-15"), d("2024-01-31")),
+                ("rollup_b_month".into(), d("2024-02-01"), d("2024-03-31")),
+                ("rollup_b_day".into(), d("2024-04-01"), d("2024-04-10")),
+            ]
+        ))
+    );
+    // Inside one month: days.
+    assert_eq!(
+        scans(&[("from", "2024-02-03"), ("to", "2024-02-27")]),
+        Some((
+            "t",
+            vec![("rollup_t_day".into(), d("2024-02-03"), d("2024-02-27"))]
+        ))
+    );
+    // Open ends read whole months up to the edge.
+    assert_eq!(
+        scans(&[("group_by", "month"), ("to", "2024-02-10")]),
+        Some((
+            "t",
+            vec![
+                ("rollup_t_month".into(), None, d("2024-01-31")),
+                ("rollup_t_day".into(), d("2024-02-01"), d("2024-02-10")),
+            ]
+        ))
+    );
+    // Weeks and weekdays need days.
+    assert_eq!(
+        scans(&[
+            ("group_by", "week"),
+            ("borough", "E09000033"),
+            ("from", "2024-01-01"),
+            ("to", "2024-12-31")
+        ]),
+        Some((
+            "b",
+            vec![("rollup_b_day".into(), d("2024-01-01"), d("2024-12-31"))]
+        ))
+    );
+    assert_eq!(
+        scans(&[("group_by", "hour,weekday"), ("borough", "E09000033")]).map(|s| s.0),
+        Some("bh")
+    );
+    // LSOAs are kept per month: a month is answered, a part of one is not.
+    assert_eq!(
+        scans(&[
+            ("group_by", "lsoa"),
+            ("from", "2024-06-01"),
+            ("to", "2024-06-30")
+        ])
+        .map(|s| s.0),
+        Some("l")
+    );
+    assert_eq!(
+        scans(&[
+            ("group_by", "lsoa"),
+            ("from", "2024-06-01"),
+            ("to", "2024-06-20")
+        ]),
+        None
+    );
+    // Nothing keeps ward with age band: the cube answers.
+    assert_eq!(scans(&[("group_by", "ward,age_band")]), None);
+}
+
+#[test]
+fn the_published_query_set_is_answered_by_roll_ups() {
+    let b = "E09000033";
+    let set: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("t", vec![("group_by", "month")]),
+        ("b", vec![("group_by", "month,borough")]),
+        (
+            "b",
+            vec![
+                ("group_by", "week"),
+                ("borough", b),
+                ("from", "2024-01-01"),
+                ("to", "2025-12-31"),
+            ],
+        ),
+        (
+            "bh",
+            vec![
+                ("group_by", "hour,weekday"),
+                ("borough", b),
+                ("from", "2025-01-01"),
+                ("to", "2025-12-31"),
+            ],
+        ),
+        (
+            "ml",
+            vec![
+                ("group_by", "assault_method,location_type"),
+                ("from", "2025-06-01"),
+                ("to", "2025-06-30"),
+            ],
+        ),
+        (
+            "c8",
+            vec![
+                ("group_by", "cell"),
+                ("resolution", "8"),
+                ("from", "2025-06-01"),
+                ("to", "2025-06-30"),
+            ],
+        ),
+        (
+            "bc10",
+            vec![
+                ("group_by", "cell"),
+                ("resolution", "10"),
+                ("borough", b),
+                ("week", "2025-W24"),
+            ],
+        ),
+        (
+            "mw",
+            vec![
+                ("group_by", "ward"),
+                ("assault_method", "sharp_object"),
+                ("from", "2025-01-01"),
+                ("to", "2025-12-31"),
+            ],
+        ),
+        (
+            "l",
+            vec![
+                ("group_by", "lsoa"),
+                ("from", "2025-06-01"),
+                ("to", "2025-06-30"),
+            ],
+        ),
+        (
+            "s",
+            vec![
+                ("group_by", "day,site"),
+                ("from", "2025-10-03"),
+                ("to", "2025-12-31"),
+            ],
+        ),
+        (
+            "bas",
+            vec![
+                ("group_by", "age_band,sex"),
+                ("borough", b),
+                ("from", "2025-01-01"),
+                ("to", "2025-12-31"),
+            ],
+        ),
+        (
+            "b",
+            vec![
+                ("group_by", "borough"),
+                ("from", "2025-04-01"),
+                ("to", "2025-06-30"),
+            ],
+        ),
+    ];
+    for (rollup, pairs) in set {
+        assert_eq!(scans(&pairs).map(|s| s.0), Some(rollup), "{pairs:?}");
+    }
+}
+
+/// A random query over the values that [`arb_event`] produces: a grouping,
+/// a filter on up to two dimensions taken from one of the events, and a
+/// date range inside (or around) the events' 60 days.
+fn arb_query() -> impl Strategy<
+    Value = (
+        Vec<Dimension>,
+        Vec<Dimension>,
+        usize,
+        Option<i64>,
+        Option<i64>,
+        u8,
+    ),
+> {
+    (
+        arb_group_by(),
+        proptest::sample::subsequence(Dimension::ALL.to_vec(), 0..3),
+        0usize..1000,
+        proptest::option::of(-5i64..65),
+        proptest::option::of(0i64..70),
+        7u8..=10,
+    )
+}
+
+/// The label an event has for a dimension at a resolution.
+fn label_of(e: &Event, d: Dimension, res: &str) -> String {
+    let query = Query::from_pairs([("resolution", res)])
+        .unwrap()
+        .with_group_by(&[d]);
+    query.run(&Cube::recount([e]), Disclosure::NONE)[0].values[0].clone()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Roll-ups kept batch by batch equal the roll-ups of a recount.
+    #[test]
+    fn rollups_equal_a_recount(batches in arb_batches()) {
+        let mut ledger = Ledger::new();
+        for batch in &batches {
+            ledger.apply(batch);
+            let recount = RollupSet::of_cube(&Cube::recount(ledger.records()));
+            prop_assert_eq!(ledger.rollups(), &recount);
+        }
+    }
+
+    /// A query routed to a roll-up gives the cube's figures and cell keys.
+    #[test]
+    fn rollups_answer_as_the_cube(batches in arb_batches(), (group_by, filter_dims, pick, from, len, res) in arb_query()) {
+        let mut ledger = Ledger::new();
+        for batch in &batches {
+            ledger.apply(batch);
+        }
+        let events: Vec<&Event> = ledger.records().collect();
+        let res = res.to_string();
+        let base = NaiveDate::from_ymd_opt(2024, 2, 20).unwrap();
+        let from_day = from.map(|f| (base + chrono::Duration::days(f)).format("%Y-%m-%d").to_string());
+        let to_day = len.map(|l| (base + chrono::Duration::days(from.unwrap_or(0).max(-5) + l)).format("%Y-%m-%d").to_string());
+        let names: Vec<&str> = group_by.iter().map(|d| d.name()).collect();
+        let group = names.join(",");
+        let mut pairs: Vec<(String, String)> = vec![("resolution".into(), res.clone()), ("group_by".into(), group)];
+        if let Some(f) = &from_day { pairs.push(("from".into(), f.clone())); }
+        if let Some(t) = &to_day { pairs.push(("to".into(), t.clone())); }
+        if !events.is_empty() {
+            let e = events[pick % events.len()];
+            for d in &filter_dims {
+                pairs.push((d.name().into(), label_of(e, *d, &res)));
+            }
+        }
+        let Ok(query) = Query::from_pairs(pairs.iter().map(|(a, b)| (a.as_str(), b.as_str()))) else {
+            return Ok(()); // from after to
+        };
+        let expected = query.run(ledger.cube(), Disclosure::NONE);
+        if let Some(rows) = ledger.rollups().query(&query) {
+            let got = query.fold(rows, Disclosure::NONE);
+            prop_assert_eq!(&got, &expected);
+            let keys = |rows: &[Row]| rows.iter().map(|r| r.cell_key).collect::<Vec<_>>();
+            prop_assert_eq!(keys(&got), keys(&expected));
+        }
+    }
+}
+
+#[test]
+fn cell_keys_are_the_sum_of_record_keys_modulo_the_range() {
+    let events = five();
+    let mut ledger = Ledger::new();
+    ledger.apply(&events);
+    let rows = q(&[("group_by", "borough")]).run(ledger.cube(), Disclosure::NONE);
+    for row in rows {
+        let sum: u32 = events
+            .iter()
+            .filter(|e| e.borough.as_deref() == Some(row.values[0].as_str()))
+            .map(|e| u32::from(e.disclosure_key))
+            .sum();
+        assert_eq!(u32::from(row.cell_key), sum % u32::from(RECORD_KEYS));
     }
 }

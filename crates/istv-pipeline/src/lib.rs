@@ -10,7 +10,7 @@
 //! 3. aggregate: the resulting [`Event`] is what the store counts.
 #![warn(missing_docs)]
 
-use istv_aggregate::{ContentHasher, Event};
+use istv_aggregate::{ContentHasher, DisclosureKeys, Event};
 use istv_core::Attendance;
 use istv_geo::{Geocode, Geocoder, LocationInput};
 
@@ -75,24 +75,26 @@ pub fn content_hash(a: &Attendance) -> u64 {
 }
 
 /// The storable event of a geocoded attendance: coded values, the London
-/// date and hour, and the geocoder's cell and areas; nothing else.
-pub fn to_event(a: &Attendance, g: &Geocode) -> Event {
+/// date and hour, the geocoder's cell and areas, and its record key from
+/// `keys`; nothing else.
+pub fn to_event(a: &Attendance, g: &Geocode, keys: &DisclosureKeys) -> Event {
     event(
         a,
         content_hash(a),
         a.site_code.clone(),
         a.record_id.clone(),
         g,
+        keys,
     )
 }
 
 /// [`to_event`] for an attendance no longer needed, whose identity strings
 /// move into the event instead of being copied.
-pub fn into_event(mut a: Attendance, g: &Geocode) -> Event {
+pub fn into_event(mut a: Attendance, g: &Geocode, keys: &DisclosureKeys) -> Event {
     let hash = content_hash(&a);
     let site_code = std::mem::take(&mut a.site_code);
     let record_id = std::mem::take(&mut a.record_id);
-    event(&a, hash, site_code, record_id, g)
+    event(&a, hash, site_code, record_id, g, keys)
 }
 
 /// The event of `a` with its identity given apart, so it can be moved.
@@ -102,8 +104,10 @@ fn event(
     site_code: String,
     record_id: String,
     g: &Geocode,
+    keys: &DisclosureKeys,
 ) -> Event {
     Event {
+        disclosure_key: keys.key(&site_code, &record_id),
         site_code,
         record_id,
         content_hash,
@@ -123,8 +127,8 @@ fn event(
 }
 
 /// Geocodes an attendance into its event.
-pub fn geocode_stage(geocoder: &Geocoder, a: &Attendance) -> Event {
-    to_event(a, &geocoder.geocode(&location_input(a)))
+pub fn geocode_stage(geocoder: &Geocoder, keys: &DisclosureKeys, a: &Attendance) -> Event {
+    to_event(a, &geocoder.geocode(&location_input(a)), keys)
 }
 
 /// Geocodes many attendances into their events, appended to `out` in order,
@@ -132,6 +136,7 @@ pub fn geocode_stage(geocoder: &Geocoder, a: &Attendance) -> Event {
 /// in less time (see [`Geocoder::geocode_many`]).
 pub fn geocode_stage_many(
     geocoder: &Geocoder,
+    keys: &DisclosureKeys,
     records: &mut Vec<Attendance>,
     out: &mut Vec<Event>,
 ) {
@@ -144,7 +149,7 @@ pub fn geocode_stage_many(
         records
             .drain(..)
             .zip(&geocodes)
-            .map(|(a, g)| into_event(a, g)),
+            .map(|(a, g)| into_event(a, g, keys)),
     );
 }
 

@@ -30,8 +30,11 @@ fn an_event_keeps_only_derived_fields() {
         (Field::AssaultLongitude, "-0.1246"),
         (Field::AssaultLocationDescription, "by the bridge"),
     ]);
-    let e = geocode_stage(&Geocoder::new(Default::default()), &a);
+    let keys = DisclosureKeys::new(11);
+    let e = geocode_stage(&Geocoder::new(Default::default()), &keys, &a);
     assert_eq!(e.site_code, "RJ122");
+    // The record key is the deployment's keyed hash of the identity.
+    assert_eq!(e.disclosure_key, keys.key("RJ122", "A-1"));
     assert_eq!(e.record_id, "A-1");
     // 00:30 BST on 1 June stays 1 June, hour 0, in London terms.
     assert_eq!(
@@ -68,10 +71,14 @@ fn a_batch_gives_the_one_by_one_events() {
     .map(|c| attendance(c))
     .collect();
     let g = Geocoder::new(Default::default());
-    let one: Vec<Event> = records.iter().map(|a| geocode_stage(&g, a)).collect();
+    let keys = DisclosureKeys::new(5);
+    let one: Vec<Event> = records
+        .iter()
+        .map(|a| geocode_stage(&g, &keys, a))
+        .collect();
     let mut many = Vec::new();
     let mut records = records;
-    geocode_stage_many(&g, &mut records, &mut many);
+    geocode_stage_many(&g, &keys, &mut records, &mut many);
     assert_eq!(many, one);
     assert!(records.is_empty());
     let methods: Vec<&str> = many.iter().map(|e| e.geocode_method.as_str()).collect();

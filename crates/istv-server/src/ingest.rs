@@ -301,6 +301,7 @@ fn process(
     let mut receipt = empty_receipt(upload, site, None);
     let batch_rows = state.config().batch_rows.max(1);
     let geocoder = state.geocoder().clone();
+    let keys = state.store().disclosure_keys().clone();
     // The store writes one batch while this thread reads, validates and
     // geocodes the next: the two stages overlap on two cores. The channel
     // holds one batch, so at most three are in memory. Errors travel with
@@ -319,7 +320,7 @@ fn process(
         let read = read_batches(
             &mut feed,
             &mut validator,
-            &geocoder,
+            (&geocoder, &keys),
             batch_rows,
             &mut receipt,
             (&to_writer, &written_batches),
@@ -354,7 +355,7 @@ struct Batch {
 fn read_batches(
     feed: &mut Feed,
     validator: &mut Validator,
-    geocoder: &istv_geo::Geocoder,
+    (geocoder, keys): (&istv_geo::Geocoder, &istv_aggregate::DisclosureKeys),
     batch_rows: usize,
     receipt: &mut Receipt,
     (to_writer, written): (
@@ -379,7 +380,7 @@ fn read_batches(
                            batch: &mut Batch,
                            counts: &mut RowCounts| {
         let from = batch.events.len();
-        istv_pipeline::geocode_stage_many(geocoder, pending, &mut batch.events);
+        istv_pipeline::geocode_stage_many(geocoder, keys, pending, &mut batch.events);
         for event in &batch.events[from..] {
             counts.geocoded[event.geocode_method as usize][event.location_status() as usize] += 1;
         }

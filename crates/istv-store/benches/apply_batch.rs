@@ -52,6 +52,7 @@ fn events(rows: u64) -> Vec<Event> {
                 borough: Some(format!("E090000{:02}", 1 + lsoa % 33).into()),
                 ward: Some(format!("E0500{:04}", lsoa % 625).into()),
                 lsoa: Some(format!("E0100{lsoa:04}").into()),
+                disclosure_key: r.below(4096) as u16,
             }
         })
         .collect()

@@ -39,6 +39,7 @@
 #![warn(missing_docs)]
 
 mod ids;
+mod rollups;
 mod sqlite_rows;
 
 use sqlite_rows::{Param, Statement};
@@ -48,8 +49,9 @@ pub use istv_aggregate::{BatchOutcome, Disclosure, Event, Query, Row};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use istv_aggregate::{
-    cell_from_int, cell_to_int, plan_batch_in_upload, CellResolution, Column, CubeKey,
-    GeocodeMethod, LocationStatus, RecordKey, Value,
+    cell_from_int, cell_to_int, plan_batch_in_upload, route, CellResolution, Column, CubeKey,
+    DisclosureKeys, GeocodeMethod, KeyView, LocationStatus, RecordKey, RollupDeltas, Table, Tally,
+    Value,
 };
 use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -188,6 +190,10 @@ pub struct Mismatch {
     pub stored: i64,
     /// The count recomputed from the records table.
     pub recounted: i64,
+    /// The sum of the key's record keys in the cube table.
+    pub stored_keysum: i64,
+    /// The sum of record keys recomputed from the records table.
+    pub recounted_keysum: i64,
 }
 
 /// The outcome of [`Store::recount_check`].
@@ -207,6 +213,10 @@ pub struct CheckReport {
     /// Spans that overlap the next one, whose rows a date-range query would
     /// count twice (SQLite; always 0 on PostgreSQL).
     pub overlapping_spans: u64,
+    /// Every roll-up table by name, with the number of its rows that differ
+    /// from a recount of the records (counts or key sums; a missing or
+    /// extra row counts).
+    pub rollups: Vec<(String, u64)>,
 }
 
 impl CheckReport {
@@ -216,6 +226,7 @@ impl CheckReport {
             && self.cube_total == self.records as i64
             && self.unspanned_rows == 0
             && self.overlapping_spans == 0
+            && self.rollups.iter().all(|(_, differ)| *differ == 0)
     }
 }
 
@@ -241,6 +252,8 @@ pub struct Store {
     db: Db,
     /// Serialises SQLite write transactions within the process.
     write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The store's record keys (its seed is kept in `store_meta`).
+    keys: DisclosureKeys,
 }
 
 /// Runs `$body` with `$pool` bound to the concrete pool: the SQL is the same
@@ -274,7 +287,7 @@ macro_rules! finish_batch {
 /// SQLite allows 32766 bound parameters per statement, PostgreSQL 65535.
 const MAX_PARAMS: usize = 32_000;
 
-const RECORD_COLUMNS: [&str; 16] = [
+const RECORD_COLUMNS: [&str; 17] = [
     "site_code",
     "record_id",
     "content_hash",
@@ -291,6 +304,7 @@ const RECORD_COLUMNS: [&str; 16] = [
     "borough",
     "ward",
     "lsoa",
+    "rkey",
 ];
 
 /// Bind placeholders: `$1, $2, ...` for PostgreSQL, anonymous `?` for
@@ -533,7 +547,7 @@ impl<'a> Stored<'a> {
 }
 
 /// A record's row in [`RECORD_COLUMNS`] order, `day` its assault day as text.
-fn record_params<'p>(e: &'p Event, upload: &'p UploadId, day: &'p str) -> [Param<'p>; 16] {
+fn record_params<'p>(e: &'p Event, upload: &'p UploadId, day: &'p str) -> [Param<'p>; 17] {
     [
         e.site_code.as_str().into(),
         e.record_id.as_str().into(),
@@ -551,83 +565,36 @@ fn record_params<'p>(e: &'p Event, upload: &'p UploadId, day: &'p str) -> [Param
         e.borough.as_deref().into(),
         e.ward.as_deref().into(),
         e.lsoa.as_deref().into(),
+        i64::from(e.disclosure_key).into(),
     ]
 }
 
 /// One row of the SQLite cube log, borrowed from a cube key or an event.
-#[derive(Debug)]
-struct CubeRow<'p> {
-    day: NaiveDate,
-    hour: Option<u8>,
-    method: AssaultMethod,
-    location_type: LocationType,
-    age_band: AgeBand,
-    sex: Sex,
-    site: &'p str,
-    status: LocationStatus,
-    cells: [Option<h3o::CellIndex>; 4],
-    borough: Option<&'p str>,
-    ward: Option<&'p str>,
-    lsoa: Option<&'p str>,
-}
+struct CubeRow<'p>(KeyView<'p>);
 
 impl<'p> CubeRow<'p> {
-    fn of_key(k: &'p CubeKey) -> CubeRow<'p> {
-        CubeRow {
-            day: k.day,
-            hour: k.hour,
-            method: k.method,
-            location_type: k.location_type,
-            age_band: k.age_band,
-            sex: k.sex,
-            site: &k.site,
-            status: k.location_status,
-            cells: CellResolution::ALL.map(|r| k.cell(r)),
-            borough: k.borough.as_deref(),
-            ward: k.ward.as_deref(),
-            lsoa: k.lsoa.as_deref(),
-        }
-    }
-
-    /// The row of [`CubeKey::of`]`(e)`, without copying its strings: a new
-    /// record's +1 goes to the log as it is.
-    fn of_new(e: &'p Event) -> CubeRow<'p> {
-        CubeRow {
-            day: e.assault_date,
-            hour: e.assault_hour,
-            method: e.method,
-            location_type: e.location_type,
-            age_band: e.age_band,
-            sex: e.sex,
-            site: &e.site_code,
-            status: e.location_status(),
-            cells: CubeKey::cells_of(e),
-            borough: e.borough.as_deref(),
-            ward: e.ward.as_deref(),
-            lsoa: e.lsoa.as_deref(),
-        }
-    }
-
     /// Values in [`cube_columns`] order; unknowns as the cube's sentinels.
-    fn params(&self, day: &'p str, delta: i64) -> [Param<'p>; 16] {
-        let [c7, c8, c9, c10] = self.cells.map(cell_to_int);
+    fn params(&self, day: &'p str, delta: Tally) -> [Param<'p>; 17] {
+        let k = &self.0;
+        let [c7, c8, c9, c10] = k.cells.map(cell_to_int);
         [
             day.into(),
-            self.hour.map_or(-1, i64::from).into(),
-            self.method.as_str().into(),
-            self.location_type.as_str().into(),
-            self.age_band.as_str().into(),
-            self.sex.as_str().into(),
-            self.site.into(),
-            self.status.as_str().into(),
+            k.hour.map_or(-1, i64::from).into(),
+            k.method.as_str().into(),
+            k.location_type.as_str().into(),
+            k.age_band.as_str().into(),
+            k.sex.as_str().into(),
+            k.site.into(),
+            k.status.as_str().into(),
             c7.into(),
             c8.into(),
             c9.into(),
             c10.into(),
-            self.borough.unwrap_or("").into(),
-            self.ward.unwrap_or("").into(),
-            self.lsoa.unwrap_or("").into(),
-            delta.into(),
+            k.borough.unwrap_or("").into(),
+            k.ward.unwrap_or("").into(),
+            k.lsoa.unwrap_or("").into(),
+            delta.count.into(),
+            delta.keysum.into(),
         ]
     }
 }
@@ -754,10 +721,11 @@ fn records_upsert_tail() -> String {
     )
 }
 
-/// The cube's key columns, then `count`.
+/// The cube's key columns, then `count` and `keysum`.
 fn cube_columns() -> Vec<&'static str> {
     let mut columns: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
     columns.push("count");
+    columns.push("keysum");
     columns
 }
 
@@ -789,6 +757,20 @@ fn json_strings<'s>(items: impl Iterator<Item = &'s str>) -> String {
     }
     out.push(']');
     out
+}
+
+fn part_int(p: istv_aggregate::rollup::Part<'_>) -> i64 {
+    match p {
+        istv_aggregate::rollup::Part::Int(i) => i,
+        _ => 0,
+    }
+}
+
+fn part_text<'a>(p: istv_aggregate::rollup::Part<'a>) -> &'a str {
+    match p {
+        istv_aggregate::rollup::Part::Text(t) => t,
+        _ => "",
+    }
 }
 
 /// A stable lock key of a site for PostgreSQL advisory locks.
@@ -838,10 +820,129 @@ impl Store {
             let scheme = url.split(':').next().unwrap_or_default();
             return Err(StoreError::UnsupportedUrl(scheme.to_owned()));
         };
-        Ok(Store {
+        let mut store = Store {
             db,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            keys: DisclosureKeys::new(0),
+        };
+        store.keys = DisclosureKeys::new(store.record_key_seed().await?);
+        store.ensure_rollups().await?;
+        Ok(store)
+    }
+
+    /// The record keys this store's records get (see
+    /// [`Event::disclosure_key`]): set them on events before
+    /// [`Store::apply_batch`].
+    pub fn disclosure_keys(&self) -> &DisclosureKeys {
+        &self.keys
+    }
+
+    /// The secret seed of the record keys, made at random the first time.
+    async fn record_key_seed(&self) -> Result<u64> {
+        const NAME: &str = "record_key_seed";
+        let read = "SELECT value FROM store_meta WHERE name = $1";
+        let stored: Option<(String,)> = on_db!(&self.db, pool => {
+            sqlx::query_as(read).bind(NAME).fetch_optional(pool).await?
+        });
+        let text = match stored {
+            Some((text,)) => text,
+            None => {
+                let mut bytes = [0u8; 8];
+                getrandom::fill(&mut bytes).map_err(|e| StoreError::Random(e.to_string()))?;
+                let _guard = self.write_guard().await;
+                let text = u64::from_le_bytes(bytes).to_string();
+                // Two processes starting at once: the first seed wins.
+                let write = "INSERT INTO store_meta (name, value) VALUES ($1, $2) \
+                             ON CONFLICT (name) DO NOTHING";
+                on_db!(&self.db, pool => {
+                    sqlx::query(write).bind(NAME).bind(&text).execute(pool).await?;
+                    sqlx::query_as::<_, (String,)>(read).bind(NAME).fetch_one(pool).await?.0
+                })
+            }
+        };
+        text.parse().map_err(|_| StoreError::Corrupt {
+            column: "store_meta.value",
+            value: "record_key_seed".into(),
         })
+    }
+
+    /// Builds every declared roll-up table that the store lacks (or holds
+    /// under another definition) from its records, each in a transaction of
+    /// its own, and drops the ones no longer declared.
+    async fn ensure_rollups(&self) -> Result<()> {
+        let list = "SELECT name, definition FROM rollups_built ORDER BY name";
+        let built: Vec<(String, String)> = on_db!(&self.db, pool => {
+            sqlx::query_as(list).fetch_all(pool).await?
+        });
+        let backend = self.backend();
+        for table in Table::all() {
+            let (name, def) = (table.name(), rollups::definition(table));
+            if built.iter().any(|(n, d)| *n == name && *d == def) {
+                continue;
+            }
+            let started = std::time::Instant::now();
+            let _guard = self.write_guard().await;
+            let begin = self.begin_sql();
+            let create = rollups::create_sql(table, backend);
+            let fill = rollups::backfill_sql(table, backend);
+            on_db!(&self.db, pool => {
+                let mut tx = pool.begin_with(begin).await?;
+                if backend == Backend::Postgres {
+                    // Instances starting together build each table once.
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                        .bind(site_lock_key("istv-rollups"))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let current: Option<(String,)> =
+                    sqlx::query_as("SELECT definition FROM rollups_built WHERE name = $1")
+                        .bind(&name)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if current.is_none_or(|(d,)| d != def) {
+                    sqlx::query(&format!("DROP TABLE IF EXISTS {name}")).execute(&mut *tx).await?;
+                    sqlx::query(&create).execute(&mut *tx).await?;
+                    let filled = sqlx::query(&fill).execute(&mut *tx).await?.rows_affected();
+                    sqlx::query("DELETE FROM rollups_built WHERE name = $1")
+                        .bind(&name)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("INSERT INTO rollups_built (name, definition) VALUES ($1, $2)")
+                        .bind(&name)
+                        .bind(&def)
+                        .execute(&mut *tx)
+                        .await?;
+                    tracing::info!(table = %name, rows = filled, seconds = started.elapsed().as_secs_f64(),
+                        "built a roll-up from the stored records");
+                }
+                tx.commit().await?;
+            });
+        }
+        let declared: Vec<String> = Table::all().iter().map(Table::name).collect();
+        for (name, _) in built.iter().filter(|(n, _)| !declared.contains(n)) {
+            // Only names this code made are dropped.
+            let ours = name.strip_prefix("rollup_").is_some_and(|rest| {
+                !rest.is_empty()
+                    && rest
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            });
+            if !ours {
+                continue;
+            }
+            let _guard = self.write_guard().await;
+            let begin = self.begin_sql();
+            on_db!(&self.db, pool => {
+                let mut tx = pool.begin_with(begin).await?;
+                sqlx::query(&format!("DROP TABLE IF EXISTS {name}")).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM rollups_built WHERE name = $1")
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            });
+        }
+        Ok(())
     }
 
     /// Which database this store uses.
@@ -1156,15 +1257,27 @@ impl Store {
                     drop(insert);
                     let before = last_cube_seq(&mut handle)?;
                     let mut append = Statement::prepare(&mut handle, &cube_sql)?;
-                    let rows = new.iter().map(|e| (CubeRow::of_new(e), 1));
+                    let mut rollup_deltas = RollupDeltas::new();
+                    let rows = new.iter().map(|e| (KeyView::of_event(e), Tally::of(e)));
                     let rows =
-                        rows.chain(plan.deltas.iter().map(|(k, d)| (CubeRow::of_key(k), *d)));
-                    for (row, delta) in rows {
-                        write_day(&mut day, row.day);
-                        append.execute(&row.params(&day, delta))?;
+                        rows.chain(plan.deltas.iter().map(|(k, d)| (KeyView::of_key(k), *d)));
+                    for (key, delta) in rows {
+                        write_day(&mut day, key.day);
+                        append.execute(&CubeRow(key).params(&day, delta))?;
+                        rollup_deltas.add(&key, delta);
                     }
                     drop(append);
                     appended = (before + 1, last_cube_seq(&mut handle)?);
+                    for (table, rows) in rollup_deltas.into_tables() {
+                        if rows.is_empty() {
+                            continue;
+                        }
+                        let mut upsert =
+                            Statement::prepare(&mut handle, &rollups::sqlite_upsert_sql(&table))?;
+                        for row in &rows {
+                            upsert.execute(&rollups::upsert_params(&table, row))?;
+                        }
+                    }
                 }
                 let days = new.iter().map(|e| (e.assault_date, e.assault_date));
                 let days = days.chain(plan.day_range());
@@ -1219,11 +1332,11 @@ impl Store {
                 if !plan.upserts.is_empty() {
                     let u = &plan.upserts;
                     let sql = format!(
-                        "INSERT INTO records ({}) SELECT s, r, h, $1, d, hr, m, lt, ab, sx, gm, p, c, b, w, l \
+                        "INSERT INTO records ({}) SELECT s, r, h, $1, d, hr, m, lt, ab, sx, gm, p, c, b, w, l, k \
                          FROM unnest($2::text[], $3::text[], $4::int8[], $5::text[], $6::int8[], \
                          $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int8[], \
-                         $13::int8[], $14::text[], $15::text[], $16::text[]) \
-                         AS t(s, r, h, d, hr, m, lt, ab, sx, gm, p, c, b, w, l) {}",
+                         $13::int8[], $14::text[], $15::text[], $16::text[], $17::int8[]) \
+                         AS t(s, r, h, d, hr, m, lt, ab, sx, gm, p, c, b, w, l, k) {}",
                         RECORD_COLUMNS.join(", "),
                         records_upsert_tail()
                     );
@@ -1268,6 +1381,11 @@ impl Store {
                         .bind(u.iter().map(|e| e.borough.as_deref()).collect::<Vec<_>>())
                         .bind(u.iter().map(|e| e.ward.as_deref()).collect::<Vec<_>>())
                         .bind(u.iter().map(|e| e.lsoa.as_deref()).collect::<Vec<_>>())
+                        .bind(
+                            u.iter()
+                                .map(|e| i64::from(e.disclosure_key))
+                                .collect::<Vec<_>>(),
+                        )
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -1286,7 +1404,7 @@ impl Store {
                         "INSERT INTO cube ({}) SELECT * FROM unnest($1::text[], $2::int8[], \
                          $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
                          $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::text[], \
-                         $14::text[], $15::text[], $16::int8[])",
+                         $14::text[], $15::text[], $16::int8[], $17::int8[])",
                         columns.join(", ")
                     );
                     let [r7, r8, r9, r10] = CellResolution::ALL;
@@ -1310,7 +1428,39 @@ impl Store {
                         .bind(text(|k| k.borough.as_deref().unwrap_or("")))
                         .bind(text(|k| k.ward.as_deref().unwrap_or("")))
                         .bind(text(|k| k.lsoa.as_deref().unwrap_or("")))
-                        .bind(d.iter().map(|(_, n)| *n).collect::<Vec<i64>>())
+                        .bind(d.iter().map(|(_, t)| t.count).collect::<Vec<i64>>())
+                        .bind(d.iter().map(|(_, t)| t.keysum).collect::<Vec<i64>>())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let mut rollup_deltas = RollupDeltas::new();
+                for (k, d) in &plan.deltas {
+                    rollup_deltas.add(&KeyView::of_key(k), *d);
+                }
+                for (table, rows) in rollup_deltas.into_tables() {
+                    if rows.is_empty() {
+                        continue;
+                    }
+                    let sql = rollups::postgres_upsert_sql(&table);
+                    let mut q = sqlx::query(&sql)
+                        .bind(rows.iter().map(|r| i64::from(r.bucket)).collect::<Vec<_>>());
+                    for (i, c) in table.rollup.columns.iter().enumerate() {
+                        q = if c.is_int() {
+                            q.bind(
+                                rows.iter()
+                                    .map(|r| part_int(r.parts[i]))
+                                    .collect::<Vec<_>>(),
+                            )
+                        } else {
+                            q.bind(
+                                rows.iter()
+                                    .map(|r| part_text(r.parts[i]))
+                                    .collect::<Vec<_>>(),
+                            )
+                        };
+                    }
+                    q.bind(rows.iter().map(|r| r.tally.count).collect::<Vec<_>>())
+                        .bind(rows.iter().map(|r| r.tally.keysum).collect::<Vec<_>>())
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -1501,15 +1651,73 @@ impl Store {
     // ----- queries -----
 
     /// Runs a query: sums of the cube grouped and filtered as asked, folded
-    /// into published rows under `disclosure`.
+    /// into published rows under `disclosure`. A query that a roll-up
+    /// covers reads the roll-up's rows in its range (see
+    /// [`istv_aggregate::route`]); any other reads the cube.
     pub async fn aggregate(&self, query: &Query, disclosure: Disclosure) -> Result<Vec<Row>> {
         let plan = query.plan();
+        let rows = match route(query, &plan) {
+            Some(r) => self.read_rollups(&r, &plan).await?,
+            None => self.read_cube(&plan).await?,
+        };
+        Ok(query.fold(rows, disclosure))
+    }
+
+    /// The rows of a routed query's scans, as [`Query::fold`] takes them.
+    async fn read_rollups(
+        &self,
+        route: &istv_aggregate::Route,
+        plan: &istv_aggregate::Plan,
+    ) -> Result<Vec<(Vec<Value>, Tally)>> {
+        let mut out = Vec::new();
+        for scan in &route.scans {
+            let mut ph = self.placeholders();
+            let (sql, binds) = rollups::scan_sql(scan, plan, || ph.next());
+            let grain = scan.table.grain;
+            on_db!(&self.db, pool => {
+                let mut q = sqlx::query(&sql);
+                for b in &binds {
+                    q = match b {
+                        rollups::Bind::Text(t) => q.bind(t.as_str()),
+                        rollups::Bind::Int(i) => q.bind(*i),
+                    };
+                }
+                for row in q.fetch_all(pool).await? {
+                    let mut values = Vec::with_capacity(plan.columns.len());
+                    for (i, c) in plan.columns.iter().enumerate() {
+                        values.push(if *c == Column::Day {
+                            let bucket = row.try_get::<i64, _>(i)?;
+                            let day = i32::try_from(bucket).ok().and_then(|b| grain.start(b));
+                            let day = day.ok_or_else(|| StoreError::Corrupt {
+                                column: "rollup bucket",
+                                value: bucket.to_string(),
+                            })?;
+                            Value::Text(day_text(day))
+                        } else if c.is_int() {
+                            Value::Int(row.try_get::<i64, _>(i)?)
+                        } else {
+                            Value::Text(row.try_get::<String, _>(i)?)
+                        });
+                    }
+                    let n = plan.columns.len();
+                    let count: Option<i64> = row.try_get(n)?;
+                    let keysum: Option<i64> = row.try_get(n + 1)?;
+                    out.push((values, Tally { count: count.unwrap_or(0), keysum: keysum.unwrap_or(0) }));
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    /// The rows of a query read from the cube, as [`Query::fold`] takes
+    /// them.
+    async fn read_cube(&self, plan: &istv_aggregate::Plan) -> Result<Vec<(Vec<Value>, Tally)>> {
         let mut sql = String::from("SELECT ");
         for c in &plan.columns {
             sql.push_str(c.name());
             sql.push_str(", ");
         }
-        sql.push_str("CAST(SUM(count) AS BIGINT) FROM ");
+        sql.push_str("CAST(SUM(count) AS BIGINT), CAST(SUM(keysum) AS BIGINT) FROM ");
         let mut ph = self.placeholders();
         let mut binds: Vec<Value> = Vec::new();
         // A day bound, when there is one, as a condition on `column`.
@@ -1550,7 +1758,7 @@ impl Store {
             sql.push_str(" HAVING SUM(count) <> 0");
         }
         let width = plan.columns.len();
-        let rows: Vec<(Vec<Value>, i64)> = on_db!(&self.db, pool => {
+        let rows: Vec<(Vec<Value>, Tally)> = on_db!(&self.db, pool => {
             let mut q = sqlx::query(&sql);
             for b in &binds {
                 q = match b {
@@ -1569,11 +1777,12 @@ impl Store {
                     });
                 }
                 let count: Option<i64> = row.try_get(width)?;
-                out.push((values, count.unwrap_or(0)));
+                let keysum: Option<i64> = row.try_get(width + 1)?;
+                out.push((values, Tally { count: count.unwrap_or(0), keysum: keysum.unwrap_or(0) }));
             }
             out
         });
-        Ok(query.fold(rows, disclosure))
+        Ok(rows)
     }
 
     /// Compares the cube with a recount from the records table. The
@@ -1584,10 +1793,11 @@ impl Store {
         let keys: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
         let keys = keys.join(", ");
         let compare = format!(
-            "SELECT {keys}, CAST(SUM(stored) AS BIGINT), CAST(SUM(recounted) AS BIGINT) FROM (\
-             SELECT {keys}, count AS stored, 0 AS recounted FROM cube \
-             UNION ALL SELECT {}, 0, 1 FROM records) AS u \
-             GROUP BY {keys} HAVING SUM(stored) <> SUM(recounted)",
+            "SELECT {keys}, CAST(SUM(stored) AS BIGINT), CAST(SUM(recounted) AS BIGINT), \
+             CAST(SUM(sk) AS BIGINT), CAST(SUM(rk) AS BIGINT) FROM (\
+             SELECT {keys}, count AS stored, 0 AS recounted, keysum AS sk, 0 AS rk FROM cube \
+             UNION ALL SELECT {}, 0, 1, 0, rkey FROM records) AS u \
+             GROUP BY {keys} HAVING SUM(stored) <> SUM(recounted) OR SUM(sk) <> SUM(rk)",
             recount_key_sql()
         );
         let totals = format!(
@@ -1616,7 +1826,15 @@ impl Store {
                     key: cube_key_from_row(&row)?,
                     stored: row.try_get(width)?,
                     recounted: row.try_get(width + 1)?,
+                    stored_keysum: row.try_get(width + 2)?,
+                    recounted_keysum: row.try_get(width + 3)?,
                 });
+            }
+            for table in Table::all() {
+                let (differ,): (i64,) = sqlx::query_as(&rollups::check_sql(table, self.backend()))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                report.rollups.push((table.name(), differ as u64));
             }
             if self.backend() == Backend::Sqlite {
                 let (unspanned, overlapping): (i64, i64) =
@@ -1633,44 +1851,48 @@ impl Store {
 }
 
 /// The cube key of a records row, as SQL expressions over the records
-/// table, in [`Column::ALL`] order: what [`CubeKey::of`] computes. The cell
-/// at each resolution is the H3 parent, computed on the index's bits: the
-/// resolution field (bits 52-55) set to the resolution and every finer digit
-/// (3 bits each, the finest in the lowest bits) set to 7; none (0) when the
-/// stored cell is coarser.
+/// table, in [`Column::ALL`] order: what [`CubeKey::of`] computes.
 fn recount_key_sql() -> String {
-    let status = format!(
-        "CASE WHEN geocode_method = '{}' THEN '{}' \
-         WHEN cell IS NOT NULL OR borough IS NOT NULL OR ward IS NOT NULL OR lsoa IS NOT NULL \
-         THEN '{}' ELSE '{}' END",
-        GeocodeMethod::OutOfArea.as_str(),
-        LocationStatus::OutOfArea.as_str(),
-        LocationStatus::Resolved.as_str(),
-        LocationStatus::Unresolved.as_str(),
-    );
-    let clear_resolution = !(0xF_i64 << 52);
-    let mut exprs = vec![
-        "day".to_owned(),
-        "COALESCE(hour, -1)".to_owned(),
-        "assault_method".to_owned(),
-        "location_type".to_owned(),
-        "age_band".to_owned(),
-        "sex".to_owned(),
-        "site_code".to_owned(),
-        status,
-    ];
-    for r in CellResolution::ALL {
-        let r = i64::from(r.get());
-        let set = (r << 52) | ((1_i64 << (3 * (15 - r))) - 1);
-        exprs.push(format!(
-            "CASE WHEN cell IS NULL OR ((cell >> 52) & 15) < {r} THEN 0 \
-             ELSE ((cell & ({clear_resolution})) | {set}) END"
-        ));
-    }
-    for c in ["borough", "ward", "lsoa"] {
-        exprs.push(format!("COALESCE({c}, '')"));
-    }
+    let exprs: Vec<String> = Column::ALL.iter().map(|c| record_expr(*c)).collect();
     exprs.join(", ")
+}
+
+/// One cube column of a records row, as an SQL expression over the records
+/// table. The cell at each resolution is the H3 parent, computed on the
+/// index's bits: the resolution field (bits 52-55) set to the resolution
+/// and every finer digit (3 bits each, the finest in the lowest bits) set
+/// to 7; none (0) when the stored cell is coarser.
+pub(crate) fn record_expr(column: Column) -> String {
+    match column {
+        Column::Day => "day".to_owned(),
+        Column::Hour => "COALESCE(hour, -1)".to_owned(),
+        Column::Method => "assault_method".to_owned(),
+        Column::LocationType => "location_type".to_owned(),
+        Column::AgeBand => "age_band".to_owned(),
+        Column::Sex => "sex".to_owned(),
+        Column::Site => "site_code".to_owned(),
+        Column::LocationStatus => format!(
+            "CASE WHEN geocode_method = '{}' THEN '{}' \
+             WHEN cell IS NOT NULL OR borough IS NOT NULL OR ward IS NOT NULL OR lsoa IS NOT NULL \
+             THEN '{}' ELSE '{}' END",
+            GeocodeMethod::OutOfArea.as_str(),
+            LocationStatus::OutOfArea.as_str(),
+            LocationStatus::Resolved.as_str(),
+            LocationStatus::Unresolved.as_str(),
+        ),
+        Column::Cell(r) => {
+            let clear_resolution = !(0xF_i64 << 52);
+            let r = i64::from(r.get());
+            let set = (r << 52) | ((1_i64 << (3 * (15 - r))) - 1);
+            format!(
+                "CASE WHEN cell IS NULL OR ((cell >> 52) & 15) < {r} THEN 0 \
+                 ELSE ((cell & ({clear_resolution})) | {set}) END"
+            )
+        }
+        Column::Borough => "COALESCE(borough, '')".to_owned(),
+        Column::Ward => "COALESCE(ward, '')".to_owned(),
+        Column::Lsoa => "COALESCE(lsoa, '')".to_owned(),
+    }
 }
 
 /// Reads a cube key from a row whose first columns are the key columns in
@@ -1746,6 +1968,16 @@ where
         borough: opt_text(13)?.map(Into::into),
         ward: opt_text(14)?.map(Into::into),
         lsoa: opt_text(15)?.map(Into::into),
+        disclosure_key: {
+            let k = row.try_get::<i64, _>(16)?;
+            u16::try_from(k)
+                .ok()
+                .filter(|k| *k < istv_aggregate::RECORD_KEYS)
+                .ok_or_else(|| StoreError::Corrupt {
+                    column: "records.rkey",
+                    value: k.to_string(),
+                })?
+        },
     })
 }
 
