@@ -88,10 +88,15 @@ const DAY: &[Grain] = &[Grain::Day];
 const MONTH: &[Grain] = &[Grain::Month];
 
 /// Every roll-up, smallest first: a query goes to the first that covers it.
-/// Chosen from the published query set (README): time series overall and
-/// per borough, hour and weekday, method and place type, age and sex, site,
-/// H3 maps at resolutions 7, 8 and (per borough) 10, wards by method, and
-/// LSOAs. Ward, LSOA and resolution-7 figures are kept per month only.
+/// Chosen from the published query set (README): time series overall, per
+/// site and per borough, hour and weekday per borough, method and place
+/// type, age and sex, H3 maps at resolutions 7, 8 and (per borough) 10,
+/// wards by method, and LSOAs. Each day table costs about one row write
+/// per record of a batch spread over a year, so days are kept only where
+/// the query set needs them (weeks, weekdays, days, a borough's week of
+/// resolution-10 cells); the rest is kept per month, and a range with
+/// partial months at its ends reads a day table that covers it, or the
+/// cube.
 pub const ROLLUPS: &[Rollup] = &[
     Rollup {
         name: "t",
@@ -106,22 +111,16 @@ pub const ROLLUPS: &[Rollup] = &[
         grains: BOTH,
     },
     Rollup {
-        name: "h",
-        columns: &[Column::Hour],
-        lead: 0,
-        grains: DAY,
-    },
-    Rollup {
         name: "as",
         columns: &[Column::AgeBand, Column::Sex],
         lead: 0,
-        grains: BOTH,
+        grains: MONTH,
     },
     Rollup {
         name: "ml",
         columns: &[Column::Method, Column::LocationType],
         lead: 0,
-        grains: BOTH,
+        grains: MONTH,
     },
     Rollup {
         name: "b",
@@ -145,13 +144,13 @@ pub const ROLLUPS: &[Rollup] = &[
         name: "bas",
         columns: &[Column::Borough, Column::AgeBand, Column::Sex],
         lead: 1,
-        grains: BOTH,
+        grains: MONTH,
     },
     Rollup {
         name: "c8",
         columns: &[R8],
         lead: 0,
-        grains: BOTH,
+        grains: MONTH,
     },
     Rollup {
         name: "mw",

@@ -3,6 +3,9 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+/// What a busy answer asks the client to wait, in seconds.
+const RETRY_AFTER_SECONDS: &str = "1";
+
 /// An error answered to a client.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -30,6 +33,10 @@ pub enum ApiError {
     /// 503: shutting down or not ready.
     #[error("{0}")]
     Unavailable(String),
+    /// 503 with `Retry-After`: too many queries at once, or one took
+    /// longer than the limit.
+    #[error("{0}")]
+    Busy(String),
     /// 500: the store or an internal step failed.
     #[error("internal error: {0}")]
     Internal(String),
@@ -46,7 +53,7 @@ impl ApiError {
             ApiError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -62,6 +69,10 @@ impl From<istv_store::StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.to_string() });
+        if let ApiError::Busy(_) = self {
+            let retry = [(axum::http::header::RETRY_AFTER, RETRY_AFTER_SECONDS)];
+            return (self.status(), retry, axum::Json(body)).into_response();
+        }
         (self.status(), axum::Json(body)).into_response()
     }
 }

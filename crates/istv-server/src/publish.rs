@@ -67,7 +67,9 @@ pub(crate) async fn aggregates(
         )));
     }
     let query = parse(&pairs)?;
-    let rows = state.store().aggregate(&query, disclosure(&state)).await?;
+    let rows = state
+        .query(async { Ok(state.store().aggregate(&query, disclosure(&state)).await?) })
+        .await?;
     let dims: Vec<&str> = query.group_by().iter().map(|d| d.name()).collect();
     if format == "csv" {
         let mut out = String::new();
@@ -119,7 +121,9 @@ pub(crate) async fn cells(State(state): State<AppState>, p: Pairs) -> Result<Res
     }
     pairs.push(("group_by".into(), "cell".into()));
     let query = parse(&pairs)?;
-    let rows = state.store().aggregate(&query, disclosure(&state)).await?;
+    let rows = state
+        .query(async { Ok(state.store().aggregate(&query, disclosure(&state)).await?) })
+        .await?;
     let mut features = Vec::new();
     let mut unknown = json!({"count": 0});
     for row in &rows {
@@ -176,7 +180,9 @@ pub(crate) async fn areas(State(state): State<AppState>, p: Pairs) -> Result<Res
     }
     pairs.push(("group_by".into(), dimension.name().into()));
     let query = parse(&pairs)?;
-    let rows = state.store().aggregate(&query, disclosure(&state)).await?;
+    let rows = state
+        .query(async { Ok(state.store().aggregate(&query, disclosure(&state)).await?) })
+        .await?;
     let mut counts: std::collections::HashMap<&str, &Row> =
         rows.iter().map(|r| (r.values[0].as_str(), r)).collect();
     let mut unknown = json!({"count": 0});

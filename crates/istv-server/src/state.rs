@@ -1,12 +1,13 @@
 //! What every request handler shares.
 
+use crate::error::ApiError;
 use crate::metrics::Metrics;
 use axum::extract::State;
 use axum::http::StatusCode;
 use istv_geo::Geocoder;
 use istv_store::Store;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
@@ -21,6 +22,13 @@ pub struct ServerConfig {
     pub suppress_below: u64,
     /// Rows per store transaction.
     pub batch_rows: usize,
+    /// Queries run at once; more wait in line.
+    pub query_concurrency: usize,
+    /// Queries that may wait for a turn; more get 503 with `Retry-After`.
+    pub query_queue: usize,
+    /// The longest a query may wait for its turn and then run; past it the
+    /// answer is 503 with `Retry-After`.
+    pub query_timeout: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -30,6 +38,9 @@ impl Default for ServerConfig {
             per_token_concurrency: 2,
             suppress_below: 5,
             batch_rows: 10_000,
+            query_concurrency: 4,
+            query_queue: 64,
+            query_timeout: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -43,6 +54,10 @@ struct Inner {
     /// True until the geocoder's tables are built (see `warm_geocoder`).
     warming: AtomicBool,
     slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Turns to run a query.
+    queries: Semaphore,
+    /// Queries waiting for a turn.
+    waiting: AtomicUsize,
 }
 
 /// Shared state: the store, the geocoder, metrics and settings.
@@ -56,10 +71,12 @@ impl AppState {
             store,
             geocoder,
             metrics: Metrics::new(),
-            config,
             ready: AtomicBool::new(false),
             warming: AtomicBool::new(false),
             slots: Mutex::new(HashMap::new()),
+            queries: Semaphore::new(config.query_concurrency.max(1)),
+            waiting: AtomicUsize::new(0),
+            config,
         }))
     }
 
@@ -141,6 +158,46 @@ impl AppState {
     }
 
     /// The concurrency slots of one token, keyed by its site.
+    /// Runs a query in its turn: at most `query_concurrency` at once, at
+    /// most `query_queue` waiting, each within `query_timeout` from arrival
+    /// (waiting included). Otherwise [`ApiError::Busy`]. Uploads and token
+    /// checks do not take turns: the store reads queries through a pool of
+    /// their own.
+    pub(crate) async fn query<T>(
+        &self,
+        run: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        let config = &self.0.config;
+        let limit = config.query_timeout;
+        let deadline = tokio::time::Instant::now() + limit;
+        let permit = {
+            let waiting = self.0.waiting.fetch_add(1, Ordering::SeqCst);
+            let _left = Leave(&self.0.waiting);
+            if waiting >= config.query_queue {
+                return Err(ApiError::Busy(format!(
+                    "{waiting} queries are waiting already; retry shortly"
+                )));
+            }
+            tokio::time::timeout_at(deadline, self.0.queries.acquire())
+                .await
+                .map_err(|_| {
+                    ApiError::Busy(format!(
+                        "no turn to run the query within {} s; retry shortly",
+                        limit.as_secs_f64()
+                    ))
+                })?
+                .expect("the query semaphore is never closed")
+        };
+        let answer = tokio::time::timeout_at(deadline, run).await.map_err(|_| {
+            ApiError::Busy(format!(
+                "the query took longer than the limit of {} s; narrow it (a shorter range, fewer groups) or retry",
+                limit.as_secs_f64()
+            ))
+        })?;
+        drop(permit);
+        answer
+    }
+
     pub(crate) fn slots(&self, site: &str) -> Arc<Semaphore> {
         let mut slots = self.0.slots.lock().expect("slots lock");
         slots
@@ -152,6 +209,15 @@ impl AppState {
 
 /// `GET /readyz`: 200 when serving, 503 while starting (the geocoder's
 /// tables included) or shutting down.
+/// Takes one off a waiting count when dropped.
+struct Leave<'a>(&'a AtomicUsize);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 pub(crate) async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
     if state.is_warming() && state.is_ready() {
         (
@@ -203,5 +269,91 @@ mod tests {
         state.0.warming.store(true, Ordering::SeqCst);
         state.set_ready(false);
         assert_eq!(ready(State(state)).await, not_ready);
+    }
+
+    fn state(
+        concurrency: usize,
+        queue: usize,
+        timeout_ms: u64,
+    ) -> impl std::future::Future<Output = AppState> {
+        async move {
+            let store = Store::connect("sqlite::memory:").await.unwrap();
+            let geocoder = Arc::new(Geocoder::new(GeocoderConfig::default()));
+            let config = ServerConfig {
+                query_concurrency: concurrency,
+                query_queue: queue,
+                query_timeout: std::time::Duration::from_millis(timeout_ms),
+                ..ServerConfig::default()
+            };
+            AppState::new(store, geocoder, config)
+        }
+    }
+
+    /// A query that holds its turn until `release` is sent.
+    async fn held(
+        state: &AppState,
+        release: tokio::sync::oneshot::Receiver<()>,
+    ) -> Result<u8, ApiError> {
+        state
+            .query(async move {
+                release.await.ok();
+                Ok(1)
+            })
+            .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queries_past_the_turns_and_the_line_are_refused() {
+        use axum::response::IntoResponse;
+        let state = state(1, 1, 5_000).await;
+        let (free_first, first_held) = tokio::sync::oneshot::channel();
+        let first = tokio::spawn({
+            let state = state.clone();
+            async move { held(&state, first_held).await }
+        });
+        // The first holds the only turn; the second waits in line.
+        while state.0.queries.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let (free_second, second_held) = tokio::sync::oneshot::channel();
+        let second = tokio::spawn({
+            let state = state.clone();
+            async move { held(&state, second_held).await }
+        });
+        while state.0.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        // The line is full: a third is refused at once, with Retry-After.
+        let third = state.query(async { Ok(3) }).await.unwrap_err();
+        assert!(matches!(third, ApiError::Busy(_)), "{third:?}");
+        let answer = third.into_response();
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(answer.headers()[axum::http::header::RETRY_AFTER], "1");
+        free_first.send(()).unwrap();
+        assert_eq!(first.await.unwrap().unwrap(), 1);
+        free_second.send(()).unwrap();
+        assert_eq!(second.await.unwrap().unwrap(), 1);
+        // All turns given back.
+        assert_eq!(state.0.queries.available_permits(), 1);
+        assert_eq!(state.0.waiting.load(Ordering::SeqCst), 0);
+        assert_eq!(state.query(async { Ok(4) }).await.unwrap(), 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_query_past_the_time_limit_is_cut_off() {
+        let state = state(2, 8, 50).await;
+        let slow = state
+            .query(async {
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&slow, ApiError::Busy(m) if m.contains("longer than the limit")),
+            "{slow:?}"
+        );
+        // Its turn is given back.
+        assert_eq!(state.0.queries.available_permits(), 2);
     }
 }

@@ -249,7 +249,10 @@ enum Db {
 /// clone; clones share the pool.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Writes, token checks and uploads.
     db: Db,
+    /// Queries: connections of their own.
+    read: Db,
     /// Serialises SQLite write transactions within the process.
     write_lock: Arc<tokio::sync::Mutex<()>>,
     /// The store's record keys (its seed is kept in `store_meta`).
@@ -599,6 +602,9 @@ impl<'p> CubeRow<'p> {
     }
 }
 
+/// Connections of the query pool.
+const READ_CONNECTIONS: u32 = 4;
+
 /// Page size of a new SQLite store, in bytes.
 const SQLITE_PAGE_SIZE: u32 = 16_384;
 
@@ -783,14 +789,17 @@ impl Store {
     /// (`sqlite://path/istv.db?mode=rwc`, `sqlite::memory:`) or a PostgreSQL
     /// URL (`postgres://user@host/db`). A SQLite file is created if missing.
     pub async fn connect(url: &str) -> Result<Store> {
-        let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let (db, read) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
                 .max_connections(8)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await?;
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-            Db::Postgres(pool)
+            let read = PgPoolOptions::new()
+                .max_connections(READ_CONNECTIONS)
+                .connect_lazy_with(options);
+            (Db::Postgres(pool), Db::Postgres(read))
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -809,19 +818,32 @@ impl Store {
                 // A safety net: the checkpointer below keeps the WAL well
                 // under this unless it falls behind.
                 .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string());
+            let in_memory = options.get_filename() == std::path::Path::new(":memory:");
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await?;
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
             spawn_checkpointer(pool.clone());
-            Db::Sqlite(pool)
+            // Queries read through connections of their own (WAL readers
+            // never block the writer), so a burst of queries cannot take
+            // the connections that uploads and token checks need. An
+            // in-memory database exists once per connection: it shares.
+            let read = if in_memory {
+                pool.clone()
+            } else {
+                SqlitePoolOptions::new()
+                    .max_connections(READ_CONNECTIONS)
+                    .connect_lazy_with(options)
+            };
+            (Db::Sqlite(pool), Db::Sqlite(read))
         } else {
             let scheme = url.split(':').next().unwrap_or_default();
             return Err(StoreError::UnsupportedUrl(scheme.to_owned()));
         };
         let mut store = Store {
             db,
+            read,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
             keys: DisclosureKeys::new(0),
         };
@@ -955,6 +977,7 @@ impl Store {
 
     /// Closes the pool, waiting for connections to finish.
     pub async fn close(&self) {
+        on_db!(&self.read, pool => pool.close().await);
         on_db!(&self.db, pool => pool.close().await)
     }
 
@@ -1674,7 +1697,7 @@ impl Store {
             let mut ph = self.placeholders();
             let (sql, binds) = rollups::scan_sql(scan, plan, || ph.next());
             let grain = scan.table.grain;
-            on_db!(&self.db, pool => {
+            on_db!(&self.read, pool => {
                 let mut q = sqlx::query(&sql);
                 for b in &binds {
                     q = match b {
@@ -1758,7 +1781,7 @@ impl Store {
             sql.push_str(" HAVING SUM(count) <> 0");
         }
         let width = plan.columns.len();
-        let rows: Vec<(Vec<Value>, Tally)> = on_db!(&self.db, pool => {
+        let rows: Vec<(Vec<Value>, Tally)> = on_db!(&self.read, pool => {
             let mut q = sqlx::query(&sql);
             for b in &binds {
                 q = match b {

@@ -25,6 +25,12 @@ pub struct FileConfig {
     pub suppress_below: Option<u64>,
     /// See `istv serve --batch-rows`.
     pub batch_rows: Option<usize>,
+    /// See `istv serve --query-concurrency`.
+    pub query_concurrency: Option<usize>,
+    /// See `istv serve --query-queue`.
+    pub query_queue: Option<usize>,
+    /// See `istv serve --query-timeout-ms`.
+    pub query_timeout_ms: Option<u64>,
     /// See `istv serve --no-warm-geocoder`.
     pub no_warm_geocoder: Option<bool>,
     /// See `istv serve --log-format`.

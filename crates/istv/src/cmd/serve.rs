@@ -25,6 +25,16 @@ pub struct Args {
     /// Rows per store transaction [default: 10000].
     #[arg(long, env = "ISTV_BATCH_ROWS")]
     batch_rows: Option<usize>,
+    /// Queries answered at once; more wait their turn [default: 4].
+    #[arg(long, env = "ISTV_QUERY_CONCURRENCY")]
+    query_concurrency: Option<usize>,
+    /// Queries that may wait for a turn; more get 503 with Retry-After [default: 64].
+    #[arg(long, env = "ISTV_QUERY_QUEUE")]
+    query_queue: Option<usize>,
+    /// Longest a query may take, waiting included, before it gets 503 with
+    /// Retry-After, in milliseconds [default: 10000].
+    #[arg(long, env = "ISTV_QUERY_TIMEOUT_MS")]
+    query_timeout_ms: Option<u64>,
     /// Log format: text or json [default: text].
     #[arg(long, env = "ISTV_LOG_FORMAT")]
     log_format: Option<String>,
@@ -87,6 +97,19 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
             .or(file.batch_rows)
             .unwrap_or(defaults.batch_rows)
             .max(1),
+        query_concurrency: args
+            .query_concurrency
+            .or(file.query_concurrency)
+            .unwrap_or(defaults.query_concurrency)
+            .max(1),
+        query_queue: args
+            .query_queue
+            .or(file.query_queue)
+            .unwrap_or(defaults.query_queue),
+        query_timeout: args
+            .query_timeout_ms
+            .or(file.query_timeout_ms)
+            .map_or(defaults.query_timeout, std::time::Duration::from_millis),
     };
     let listen = args
         .listen
