@@ -271,22 +271,16 @@ mod tests {
         assert_eq!(ready(State(state)).await, not_ready);
     }
 
-    fn state(
-        concurrency: usize,
-        queue: usize,
-        timeout_ms: u64,
-    ) -> impl std::future::Future<Output = AppState> {
-        async move {
-            let store = Store::connect("sqlite::memory:").await.unwrap();
-            let geocoder = Arc::new(Geocoder::new(GeocoderConfig::default()));
-            let config = ServerConfig {
-                query_concurrency: concurrency,
-                query_queue: queue,
-                query_timeout: std::time::Duration::from_millis(timeout_ms),
-                ..ServerConfig::default()
-            };
-            AppState::new(store, geocoder, config)
-        }
+    async fn state(concurrency: usize, queue: usize, timeout_ms: u64) -> AppState {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let geocoder = Arc::new(Geocoder::new(GeocoderConfig::default()));
+        let config = ServerConfig {
+            query_concurrency: concurrency,
+            query_queue: queue,
+            query_timeout: std::time::Duration::from_millis(timeout_ms),
+            ..ServerConfig::default()
+        };
+        AppState::new(store, geocoder, config)
     }
 
     /// A query that holds its turn until `release` is sent.
