@@ -42,7 +42,9 @@ pub(crate) fn create_sql(table: &Table, backend: Backend) -> String {
     let tail = match backend {
         // Rows are read by key range: kept in key order, no second b-tree.
         Backend::Sqlite => " WITHOUT ROWID",
-        Backend::Postgres => "",
+        // Room on each page for the updated row, so that an upsert can be
+        // a heap-only update that touches no index page.
+        Backend::Postgres => " WITH (fillfactor = 50)",
     };
     format!("CREATE TABLE {} ({}){tail}", table.name(), cols.join(", "))
 }
