@@ -5,7 +5,8 @@
 //! one is a line in `istv_aggregate::ROLLUPS`: a store builds a declared
 //! table it lacks from its records when it connects.
 
-use crate::sqlite_rows::Param;
+use crate::codec::record_expr;
+use crate::sqlite::rows::Param;
 use crate::Backend;
 use istv_aggregate::rollup::{Part, RollupRow, Scan, MAX_COLUMNS};
 use istv_aggregate::{Column, Grain, Plan, Table, Value};
@@ -65,7 +66,7 @@ fn bucket_expr(grain: Grain, backend: Backend) -> &'static str {
 /// column order (bucket first, then [`istv_aggregate::Rollup::columns`]).
 fn record_key_exprs(table: &Table, backend: Backend) -> Vec<String> {
     let mut exprs = vec![bucket_expr(table.grain, backend).to_owned()];
-    exprs.extend(table.rollup.columns.iter().map(|c| crate::record_expr(*c)));
+    exprs.extend(table.rollup.columns.iter().map(|c| record_expr(*c)));
     exprs
 }
 

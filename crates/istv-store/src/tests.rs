@@ -4,9 +4,16 @@
 //! skip, when the server is unreachable.
 
 use super::*;
+use crate::codec::{day_text, write_day, CubeRow};
+use crate::sqlite::checkpoint::WAL_AUTOCHECKPOINT_PAGES;
+use crate::sqlite::SQLITE_PAGE_SIZE;
+use chrono::NaiveDate;
 use h3o::{LatLng, Resolution};
-use istv_aggregate::Ledger;
+use istv_aggregate::{GeocodeMethod, KeyView, Ledger, Tally};
+use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use std::future::Future;
+use std::time::Duration;
 
 const SOUTHWARK: &str = "E09000028";
 const LAMBETH: &str = "E09000022";

@@ -4,7 +4,9 @@
 
 use super::*;
 use istv_aggregate::rollup::MAX_COLUMNS;
-use istv_aggregate::{Cube, Dimension, RollupSet};
+use istv_aggregate::{route, Cube, Dimension, RollupSet, Table, Value};
+use sqlx::Row as _;
+use std::collections::HashMap;
 
 /// A small deterministic generator (xorshift64).
 struct Rng(u64);

@@ -1,0 +1,164 @@
+//! What both databases' batches share: what a batch sends and which of it
+//! is stored (the input of [`istv_aggregate::plan_batch_in_upload`]), the
+//! record ids per site, the check that an upload is open, and the end of a
+//! batch's transaction.
+
+use crate::{Result, StoreError, UploadId};
+use istv_aggregate::{Event, RecordKey};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Adds a batch's counts to its upload (parameters: accepted, duplicates,
+/// corrections, upload id).
+pub(crate) const UPDATE_UPLOAD_COUNTS: &str = include_str!("sql/update_upload_counts.sql");
+
+/// The end of a batch's transaction on either database: add the batch's
+/// counts to its upload, commit.
+macro_rules! finish_batch {
+    ($tx:ident, $outcome:expr, $upload:ident) => {{
+        let o: $crate::BatchOutcome = $outcome;
+        sqlx::query($crate::batch::UPDATE_UPLOAD_COUNTS)
+            .bind(o.accepted as i64)
+            .bind(o.duplicates as i64)
+            .bind(o.corrections as i64)
+            .bind($upload.as_str())
+            .execute(&mut *$tx)
+            .await?;
+        $tx.commit().await?;
+        Ok(o)
+    }};
+}
+pub(crate) use finish_batch;
+
+/// Fails unless the upload exists and is not finished (`state` is its
+/// `completed` column).
+pub(crate) fn check_open(upload: &UploadId, state: Option<(i64,)>) -> Result<()> {
+    match state {
+        None => Err(StoreError::NoSuchUpload(upload.to_string())),
+        Some((c,)) if c != 0 => Err(StoreError::UploadFinished(upload.to_string())),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The record ids of `events` grouped by site, sites in order (the order
+/// the PostgreSQL advisory locks are taken in), ids sorted and distinct.
+pub(crate) fn ids_by_site<'a>(
+    events: impl IntoIterator<Item = &'a Event>,
+) -> BTreeMap<&'a str, Vec<&'a str>> {
+    let mut by_site: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for e in events {
+        by_site
+            .entry(e.site_code.as_str())
+            .or_default()
+            .push(e.record_id.as_str());
+    }
+    for ids in by_site.values_mut() {
+        ids.sort_unstable();
+        ids.dedup();
+    }
+    by_site
+}
+
+/// What a batch sends under one record key.
+pub(crate) struct Sent<'a> {
+    /// The first event with the key.
+    first: &'a Event,
+    /// The content hash every event with the key has; `None` when they
+    /// differ.
+    hash: Option<u64>,
+    /// The batch sends the key once.
+    pub(crate) once: bool,
+    /// Inserted as a new record before the prefetch (SQLite).
+    pub(crate) inserted: bool,
+}
+
+/// The stored records a batch touches, as gathered by the prefetch.
+pub(crate) struct Stored<'a> {
+    /// What the batch sends, by (site, record id): an index into `sents`.
+    sent: HashMap<(&'a str, &'a str), u32, foldhash::fast::RandomState>,
+    /// One per record key the batch sends, in first-seen order.
+    pub(crate) sents: Vec<Sent<'a>>,
+    /// Per event of the batch, in order, its index into `sents`: each key
+    /// is hashed once per batch.
+    pub(crate) slot: Vec<u32>,
+    /// The stored record of each key the batch touches and is stored.
+    pub(crate) existing: HashMap<RecordKey, Event>,
+    /// Keys of the stored records last written by the batch's upload.
+    pub(crate) same_upload: HashSet<RecordKey>,
+}
+
+impl<'a> Stored<'a> {
+    /// What `events` sends; nothing stored found yet.
+    pub(crate) fn new(events: &'a [Event]) -> Stored<'a> {
+        let mut sent: HashMap<_, u32, _> =
+            HashMap::with_capacity_and_hasher(events.len(), Default::default());
+        let mut sents: Vec<Sent> = Vec::with_capacity(events.len());
+        let mut slot = Vec::with_capacity(events.len());
+        for e in events {
+            let next = sents.len() as u32;
+            let at = *sent
+                .entry((e.site_code.as_str(), e.record_id.as_str()))
+                .or_insert(next);
+            if at == next {
+                sents.push(Sent {
+                    first: e,
+                    hash: Some(e.content_hash),
+                    once: true,
+                    inserted: false,
+                });
+            } else {
+                let s = &mut sents[at as usize];
+                s.once = false;
+                if s.hash != Some(e.content_hash) {
+                    s.hash = None;
+                }
+            }
+            slot.push(at);
+        }
+        Stored {
+            sent,
+            sents,
+            slot,
+            existing: HashMap::new(),
+            same_upload: HashSet::new(),
+        }
+    }
+
+    /// Takes a site's stored (record id, content hash, written by this
+    /// upload) rows and returns the ids whose full row is needed. Same hash
+    /// means same content, so for a key the batch only re-sends unchanged,
+    /// the batch's own event stands for the stored one.
+    pub(crate) fn hashes(
+        &mut self,
+        site: &str,
+        rows: impl IntoIterator<Item = (String, i64, bool)>,
+    ) -> Vec<String> {
+        let mut changed = Vec::new();
+        for (id, hash, same_upload) in rows {
+            let Some(&at) = self.sent.get(&(site, id.as_str())) else {
+                continue;
+            };
+            let sent = &self.sents[at as usize];
+            if same_upload {
+                self.same_upload.insert(sent.first.record_key());
+            }
+            if sent.hash == Some(hash as u64) {
+                self.existing
+                    .insert(sent.first.record_key(), sent.first.clone());
+            } else {
+                changed.push(id);
+            }
+        }
+        changed
+    }
+
+    /// Whether the record of the batch's `i`th event was inserted before
+    /// the prefetch.
+    pub(crate) fn inserted(&self, i: usize) -> bool {
+        self.sents[self.slot[i] as usize].inserted
+    }
+
+    /// Takes a full stored row.
+    pub(crate) fn full(&mut self, e: Event) {
+        self.existing.insert(e.record_key(), e);
+    }
+}

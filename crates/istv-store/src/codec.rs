@@ -1,0 +1,362 @@
+//! How the store's values go into statements and come back out of rows, on
+//! both databases: bind placeholders, the records and cube column lists, a
+//! record's and a cube row's parameters, days and times as text, records
+//! and cube keys read back from rows, and a records row's cube key as SQL.
+
+use crate::sqlite::rows::Param;
+use crate::{Backend, Result, StoreError, UploadId};
+use chrono::{DateTime, NaiveDate, Utc};
+use istv_aggregate::{
+    cell_from_int, cell_to_int, Column, CubeKey, Event, GeocodeMethod, KeyView, LocationStatus,
+    Tally,
+};
+use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
+
+/// SQLite allows 32766 bound parameters per statement, PostgreSQL 65535.
+pub(crate) const MAX_PARAMS: usize = 32_000;
+
+/// The records table's columns, in the order of [`record_params`] and
+/// [`event_from_row`].
+pub(crate) const RECORD_COLUMNS: [&str; 17] = [
+    "site_code",
+    "record_id",
+    "content_hash",
+    "upload_id",
+    "day",
+    "hour",
+    "assault_method",
+    "location_type",
+    "age_band",
+    "sex",
+    "geocode_method",
+    "precision_m",
+    "cell",
+    "borough",
+    "ward",
+    "lsoa",
+    "rkey",
+];
+
+/// Bind placeholders: `$1, $2, ...` for PostgreSQL, anonymous `?` for
+/// SQLite, whose cost of binding a numbered parameter grows with the number
+/// of parameters (a statement of 32,000 `$n` takes seconds to bind).
+pub(crate) struct Placeholders {
+    numbered: bool,
+    next: usize,
+}
+
+impl Placeholders {
+    /// Fresh placeholders for one statement on `backend`.
+    pub(crate) fn new(backend: Backend) -> Placeholders {
+        Placeholders {
+            numbered: backend == Backend::Postgres,
+            next: 1,
+        }
+    }
+
+    /// The next placeholder.
+    pub(crate) fn next(&mut self) -> String {
+        if self.numbered {
+            let p = format!("${}", self.next);
+            self.next += 1;
+            p
+        } else {
+            "?".to_owned()
+        }
+    }
+
+    /// `count` placeholders separated by commas.
+    pub(crate) fn list(&mut self, count: usize) -> String {
+        (0..count)
+            .map(|_| self.next())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// `INSERT INTO table (cols) VALUES (...), ... tail` for `rows` rows.
+pub(crate) fn insert_sql(
+    mut ph: Placeholders,
+    table: &str,
+    columns: &[&str],
+    rows: usize,
+    tail: &str,
+) -> String {
+    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        sql.push_str(&ph.list(columns.len()));
+        sql.push(')');
+    }
+    sql.push(' ');
+    sql.push_str(tail);
+    sql
+}
+
+/// `d` as `YYYY-MM-DD` (see [`write_day`]).
+pub(crate) fn day_text(d: NaiveDate) -> String {
+    let mut text = String::with_capacity(10);
+    write_day(&mut text, d);
+    text
+}
+
+/// Writes `d` as `YYYY-MM-DD` into `out`, replacing what it held. Batches
+/// write a day per record and cube row into one buffer, where `format!`
+/// cost more than binding the text.
+pub(crate) fn write_day(out: &mut String, d: NaiveDate) {
+    use chrono::Datelike;
+    out.clear();
+    let Ok(year @ 0..=9999) = u32::try_from(d.year()) else {
+        // Not from a validated record; kept exact all the same.
+        out.push_str(&format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()));
+        return;
+    };
+    for (n, width, then) in [(year, 4, "-"), (d.month(), 2, "-"), (d.day(), 2, "")] {
+        for place in (0..width).rev() {
+            out.push(char::from(b'0' + (n / 10u32.pow(place) % 10) as u8));
+        }
+        out.push_str(then);
+    }
+}
+
+pub(crate) fn parse_day(text: &str, column: &'static str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| StoreError::Corrupt {
+        column,
+        value: text.to_owned(),
+    })
+}
+
+pub(crate) fn now_text() -> String {
+    Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+pub(crate) fn parse_time(text: &str, column: &'static str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| StoreError::Corrupt {
+            column,
+            value: text.to_owned(),
+        })
+}
+
+pub(crate) fn parse_coded<T>(
+    text: &str,
+    column: &'static str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T> {
+    parse(text).ok_or_else(|| StoreError::Corrupt {
+        column,
+        value: text.to_owned(),
+    })
+}
+
+/// `ON CONFLICT` clause replacing a stored record.
+pub(crate) fn records_upsert_tail() -> String {
+    format!(
+        "ON CONFLICT (site_code, record_id) DO UPDATE SET {}",
+        RECORD_COLUMNS[2..]
+            .iter()
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// The cube's key columns, then `count` and `keysum`.
+pub(crate) fn cube_columns() -> Vec<&'static str> {
+    let mut columns: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
+    columns.push("count");
+    columns.push("keysum");
+    columns
+}
+
+/// A record's row in [`RECORD_COLUMNS`] order, `day` its assault day as text.
+pub(crate) fn record_params<'p>(
+    e: &'p Event,
+    upload: &'p UploadId,
+    day: &'p str,
+) -> [Param<'p>; 17] {
+    [
+        e.site_code.as_str().into(),
+        e.record_id.as_str().into(),
+        (e.content_hash as i64).into(),
+        upload.as_str().into(),
+        day.into(),
+        e.assault_hour.map(i64::from).into(),
+        e.method.as_str().into(),
+        e.location_type.as_str().into(),
+        e.age_band.as_str().into(),
+        e.sex.as_str().into(),
+        e.geocode_method.as_str().into(),
+        e.precision_m.map(i64::from).into(),
+        e.cell.map(|c| cell_to_int(Some(c))).into(),
+        e.borough.as_deref().into(),
+        e.ward.as_deref().into(),
+        e.lsoa.as_deref().into(),
+        i64::from(e.disclosure_key).into(),
+    ]
+}
+
+/// One row of the SQLite cube log, borrowed from a cube key or an event.
+pub(crate) struct CubeRow<'p>(pub(crate) KeyView<'p>);
+
+impl<'p> CubeRow<'p> {
+    /// Values in [`cube_columns`] order; unknowns as the cube's sentinels.
+    pub(crate) fn params(&self, day: &'p str, delta: Tally) -> [Param<'p>; 17] {
+        let k = &self.0;
+        let [c7, c8, c9, c10] = k.cells.map(cell_to_int);
+        [
+            day.into(),
+            k.hour.map_or(-1, i64::from).into(),
+            k.method.as_str().into(),
+            k.location_type.as_str().into(),
+            k.age_band.as_str().into(),
+            k.sex.as_str().into(),
+            k.site.into(),
+            k.status.as_str().into(),
+            c7.into(),
+            c8.into(),
+            c9.into(),
+            c10.into(),
+            k.borough.unwrap_or("").into(),
+            k.ward.unwrap_or("").into(),
+            k.lsoa.unwrap_or("").into(),
+            delta.count.into(),
+            delta.keysum.into(),
+        ]
+    }
+}
+
+/// The cube key of a records row, as SQL expressions over the records
+/// table, in [`Column::ALL`] order: what [`CubeKey::of`] computes.
+pub(crate) fn recount_key_sql() -> String {
+    let exprs: Vec<String> = Column::ALL.iter().map(|c| record_expr(*c)).collect();
+    exprs.join(", ")
+}
+
+/// One cube column of a records row, as an SQL expression over the records
+/// table. The cell at each resolution is the H3 parent, computed on the
+/// index's bits: the resolution field (bits 52-55) set to the resolution
+/// and every finer digit (3 bits each, the finest in the lowest bits) set
+/// to 7; none (0) when the stored cell is coarser.
+pub(crate) fn record_expr(column: Column) -> String {
+    match column {
+        Column::Day => "day".to_owned(),
+        Column::Hour => "COALESCE(hour, -1)".to_owned(),
+        Column::Method => "assault_method".to_owned(),
+        Column::LocationType => "location_type".to_owned(),
+        Column::AgeBand => "age_band".to_owned(),
+        Column::Sex => "sex".to_owned(),
+        Column::Site => "site_code".to_owned(),
+        Column::LocationStatus => format!(
+            "CASE WHEN geocode_method = '{}' THEN '{}' \
+             WHEN cell IS NOT NULL OR borough IS NOT NULL OR ward IS NOT NULL OR lsoa IS NOT NULL \
+             THEN '{}' ELSE '{}' END",
+            GeocodeMethod::OutOfArea.as_str(),
+            LocationStatus::OutOfArea.as_str(),
+            LocationStatus::Resolved.as_str(),
+            LocationStatus::Unresolved.as_str(),
+        ),
+        Column::Cell(r) => {
+            let clear_resolution = !(0xF_i64 << 52);
+            let r = i64::from(r.get());
+            let set = (r << 52) | ((1_i64 << (3 * (15 - r))) - 1);
+            format!(
+                "CASE WHEN cell IS NULL OR ((cell >> 52) & 15) < {r} THEN 0 \
+                 ELSE ((cell & ({clear_resolution})) | {set}) END"
+            )
+        }
+        Column::Borough => "COALESCE(borough, '')".to_owned(),
+        Column::Ward => "COALESCE(ward, '')".to_owned(),
+        Column::Lsoa => "COALESCE(lsoa, '')".to_owned(),
+    }
+}
+
+/// Reads a cube key from a row whose first columns are the key columns in
+/// [`Column::ALL`] order. Works for both databases' rows.
+pub(crate) fn cube_key_from_row<R>(row: &R) -> Result<CubeKey>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let text = |i: usize| row.try_get::<String, _>(i);
+    let int = |i: usize| row.try_get::<i64, _>(i);
+    let opt = |s: String| (!s.is_empty()).then_some(s);
+    let hour = int(1)?;
+    Ok(CubeKey {
+        day: parse_day(&text(0)?, "cube.day")?,
+        hour: (hour >= 0).then_some(hour as u8),
+        method: parse_coded(&text(2)?, "cube.assault_method", AssaultMethod::parse)?,
+        location_type: parse_coded(&text(3)?, "cube.location_type", LocationType::parse)?,
+        age_band: parse_coded(&text(4)?, "cube.age_band", AgeBand::parse)?,
+        sex: parse_coded(&text(5)?, "cube.sex", Sex::parse)?,
+        site: text(6)?,
+        location_status: parse_coded(&text(7)?, "cube.location_status", LocationStatus::parse)?,
+        cells: [
+            cell_from_int(int(8)?),
+            cell_from_int(int(9)?),
+            cell_from_int(int(10)?),
+            cell_from_int(int(11)?),
+        ],
+        borough: opt(text(12)?).map(Into::into),
+        ward: opt(text(13)?).map(Into::into),
+        lsoa: opt(text(14)?).map(Into::into),
+    })
+}
+
+/// Reads a records row (columns in [`RECORD_COLUMNS`] order) back into an
+/// event. Works for both databases' rows.
+pub(crate) fn event_from_row<R>(row: &R) -> Result<Event>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let text = |i: usize| row.try_get::<String, _>(i);
+    let opt_text = |i: usize| row.try_get::<Option<String>, _>(i);
+    let opt_int = |i: usize| row.try_get::<Option<i64>, _>(i);
+    let cell = match opt_int(12)? {
+        Some(v) => Some(cell_from_int(v).ok_or_else(|| StoreError::Corrupt {
+            column: "records.cell",
+            value: v.to_string(),
+        })?),
+        None => None,
+    };
+    Ok(Event {
+        site_code: text(0)?,
+        record_id: text(1)?,
+        content_hash: row.try_get::<i64, _>(2)? as u64,
+        assault_date: parse_day(&text(4)?, "records.day")?,
+        assault_hour: opt_int(5)?.map(|h| h as u8),
+        method: parse_coded(&text(6)?, "records.assault_method", AssaultMethod::parse)?,
+        location_type: parse_coded(&text(7)?, "records.location_type", LocationType::parse)?,
+        age_band: parse_coded(&text(8)?, "records.age_band", AgeBand::parse)?,
+        sex: parse_coded(&text(9)?, "records.sex", Sex::parse)?,
+        geocode_method: parse_coded(
+            &text(10)?,
+            "records.geocode_method",
+            GeocodeMethod::from_name,
+        )?,
+        precision_m: opt_int(11)?.map(|p| p as u32),
+        cell,
+        borough: opt_text(13)?.map(Into::into),
+        ward: opt_text(14)?.map(Into::into),
+        lsoa: opt_text(15)?.map(Into::into),
+        disclosure_key: {
+            let k = row.try_get::<i64, _>(16)?;
+            u16::try_from(k)
+                .ok()
+                .filter(|k| *k < istv_aggregate::RECORD_KEYS)
+                .ok_or_else(|| StoreError::Corrupt {
+                    column: "records.rkey",
+                    value: k.to_string(),
+                })?
+        },
+    })
+}

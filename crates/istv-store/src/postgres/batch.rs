@@ -1,0 +1,283 @@
+//! A batch on PostgreSQL: one transaction, in these steps:
+//!
+//! 1. check that the upload is open ([`check_upload_open`]);
+//! 2. take a transaction-scoped advisory lock per site the batch sends, in
+//!    site order, so that batches cannot deadlock ([`lock_sites`]): records
+//!    are keyed by site and the cube is only appended to, so batches of
+//!    different sites never touch the same rows;
+//! 3. prefetch the stored records the batch touches: their hashes, then the
+//!    full rows of those the batch changes ([`prefetch`]);
+//! 4. plan the batch;
+//! 5. write the records ([`write_records`]), append the cube rows
+//!    ([`append_cube`]) and upsert the roll-up rows ([`upsert_rollups`]),
+//!    each a single statement taking one array per column (`unnest`);
+//! 6. add the counts to the upload and commit.
+
+use super::site_lock_key;
+use crate::batch::{check_open, finish_batch, ids_by_site, Stored};
+use crate::codec::{cube_columns, day_text, event_from_row, records_upsert_tail, RECORD_COLUMNS};
+use crate::rollups;
+use crate::{Result, UploadId};
+use istv_aggregate::rollup::Part;
+use istv_aggregate::{
+    cell_to_int, plan_batch_in_upload, BatchOutcome, CellResolution, CubeKey, Event, KeyView,
+    RollupDeltas, Tally,
+};
+use sqlx::postgres::PgPool;
+use sqlx::{Postgres, Transaction};
+use std::collections::BTreeMap;
+
+/// The stored (record id, content hash, written by the upload `$1`) of the
+/// records of site `$2` among the ids `$3`.
+const RECORD_HASHES: &str = include_str!("../sql/postgres/record_hashes.sql");
+
+/// Applies a batch on PostgreSQL (see [`crate::Store::apply_batch`]).
+pub(crate) async fn apply_batch(
+    pool: &PgPool,
+    upload: &UploadId,
+    events: &[Event],
+    mut stored: Stored<'_>,
+) -> Result<BatchOutcome> {
+    let mut tx = pool.begin().await?;
+    check_upload_open(&mut tx, upload).await?;
+    let by_site = ids_by_site(events);
+    lock_sites(&mut tx, &by_site).await?;
+    prefetch(&mut tx, upload, &by_site, &mut stored).await?;
+    let plan = plan_batch_in_upload(&stored.existing, &stored.same_upload, events);
+    write_records(&mut tx, upload, &plan.upserts).await?;
+    append_cube(&mut tx, &plan.deltas).await?;
+    upsert_rollups(&mut tx, &plan.deltas).await?;
+    finish_batch!(tx, plan.outcome, upload)
+}
+
+/// Fails unless the upload exists and is not finished.
+async fn check_upload_open(tx: &mut Transaction<'_, Postgres>, upload: &UploadId) -> Result<()> {
+    let state: Option<(i64,)> = sqlx::query_as("SELECT completed FROM uploads WHERE id = $1")
+        .bind(upload.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+    check_open(upload, state)
+}
+
+/// Takes the advisory lock of every site of `by_site`, in its (site) order.
+async fn lock_sites(
+    tx: &mut Transaction<'_, Postgres>,
+    by_site: &BTreeMap<&str, Vec<&str>>,
+) -> Result<()> {
+    for site in by_site.keys() {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(site_lock_key(site))
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Gathers into `stored` the stored records the batch touches, per site:
+/// the hashes of all, then the full rows of those the batch changes.
+async fn prefetch(
+    tx: &mut Transaction<'_, Postgres>,
+    upload: &UploadId,
+    by_site: &BTreeMap<&str, Vec<&str>>,
+    stored: &mut Stored<'_>,
+) -> Result<()> {
+    for (site, ids) in by_site {
+        let rows: Vec<(String, i64, bool)> = sqlx::query_as(RECORD_HASHES)
+            .bind(upload.as_str())
+            .bind(*site)
+            .bind(ids)
+            .fetch_all(&mut **tx)
+            .await?;
+        let changed = stored.hashes(site, rows);
+        if changed.is_empty() {
+            continue;
+        }
+        let sql = format!(
+            "SELECT {} FROM records WHERE site_code = $1 AND record_id = ANY($2)",
+            RECORD_COLUMNS.join(", ")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(*site)
+            .bind(&changed)
+            .fetch_all(&mut **tx)
+            .await?;
+        for row in rows {
+            stored.full(event_from_row(&row)?);
+        }
+    }
+    Ok(())
+}
+
+/// Writes the plan's records, replacing stored ones: one statement, one
+/// array per column.
+async fn write_records(
+    tx: &mut Transaction<'_, Postgres>,
+    upload: &UploadId,
+    u: &[&Event],
+) -> Result<()> {
+    if u.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO records ({}) SELECT s, r, h, $1, d, hr, m, lt, ab, sx, gm, p, c, b, w, l, k \
+         FROM unnest($2::text[], $3::text[], $4::int8[], $5::text[], $6::int8[], \
+         $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int8[], \
+         $13::int8[], $14::text[], $15::text[], $16::text[], $17::int8[]) \
+         AS t(s, r, h, d, hr, m, lt, ab, sx, gm, p, c, b, w, l, k) {}",
+        RECORD_COLUMNS.join(", "),
+        records_upsert_tail()
+    );
+    sqlx::query(&sql)
+        .bind(upload.as_str())
+        .bind(u.iter().map(|e| e.site_code.as_str()).collect::<Vec<_>>())
+        .bind(u.iter().map(|e| e.record_id.as_str()).collect::<Vec<_>>())
+        .bind(u.iter().map(|e| e.content_hash as i64).collect::<Vec<_>>())
+        .bind(
+            u.iter()
+                .map(|e| day_text(e.assault_date))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            u.iter()
+                .map(|e| e.assault_hour.map(i64::from))
+                .collect::<Vec<_>>(),
+        )
+        .bind(u.iter().map(|e| e.method.as_str()).collect::<Vec<_>>())
+        .bind(
+            u.iter()
+                .map(|e| e.location_type.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(u.iter().map(|e| e.age_band.as_str()).collect::<Vec<_>>())
+        .bind(u.iter().map(|e| e.sex.as_str()).collect::<Vec<_>>())
+        .bind(
+            u.iter()
+                .map(|e| e.geocode_method.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            u.iter()
+                .map(|e| e.precision_m.map(i64::from))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            u.iter()
+                .map(|e| e.cell.map(|c| cell_to_int(Some(c))))
+                .collect::<Vec<_>>(),
+        )
+        .bind(u.iter().map(|e| e.borough.as_deref()).collect::<Vec<_>>())
+        .bind(u.iter().map(|e| e.ward.as_deref()).collect::<Vec<_>>())
+        .bind(u.iter().map(|e| e.lsoa.as_deref()).collect::<Vec<_>>())
+        .bind(
+            u.iter()
+                .map(|e| i64::from(e.disclosure_key))
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Appends a cube row per planned change: one statement, one array per
+/// column.
+async fn append_cube(tx: &mut Transaction<'_, Postgres>, d: &[(CubeKey, Tally)]) -> Result<()> {
+    if d.is_empty() {
+        return Ok(());
+    }
+    let text = |f: fn(&CubeKey) -> &str| d.iter().map(|(k, _)| f(k)).collect::<Vec<&str>>();
+    let cell = |r: CellResolution| {
+        d.iter()
+            .map(|(k, _)| cell_to_int(k.cell(r)))
+            .collect::<Vec<i64>>()
+    };
+    let columns = cube_columns();
+    let sql = format!(
+        "INSERT INTO cube ({}) SELECT * FROM unnest($1::text[], $2::int8[], \
+         $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
+         $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::text[], \
+         $14::text[], $15::text[], $16::int8[], $17::int8[])",
+        columns.join(", ")
+    );
+    let [r7, r8, r9, r10] = CellResolution::ALL;
+    sqlx::query(&sql)
+        .bind(d.iter().map(|(k, _)| day_text(k.day)).collect::<Vec<_>>())
+        .bind(
+            d.iter()
+                .map(|(k, _)| k.hour.map_or(-1, i64::from))
+                .collect::<Vec<_>>(),
+        )
+        .bind(text(|k| k.method.as_str()))
+        .bind(text(|k| k.location_type.as_str()))
+        .bind(text(|k| k.age_band.as_str()))
+        .bind(text(|k| k.sex.as_str()))
+        .bind(text(|k| k.site.as_str()))
+        .bind(text(|k| k.location_status.as_str()))
+        .bind(cell(r7))
+        .bind(cell(r8))
+        .bind(cell(r9))
+        .bind(cell(r10))
+        .bind(text(|k| k.borough.as_deref().unwrap_or("")))
+        .bind(text(|k| k.ward.as_deref().unwrap_or("")))
+        .bind(text(|k| k.lsoa.as_deref().unwrap_or("")))
+        .bind(d.iter().map(|(_, t)| t.count).collect::<Vec<i64>>())
+        .bind(d.iter().map(|(_, t)| t.keysum).collect::<Vec<i64>>())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Adds the plan's changes to every roll-up table: per table one statement,
+/// one array per column, each row an upsert.
+async fn upsert_rollups(
+    tx: &mut Transaction<'_, Postgres>,
+    deltas: &[(CubeKey, Tally)],
+) -> Result<()> {
+    let mut rollup_deltas = RollupDeltas::new();
+    for (k, d) in deltas {
+        rollup_deltas.add(&KeyView::of_key(k), *d);
+    }
+    for (table, rows) in rollup_deltas.into_tables() {
+        if rows.is_empty() {
+            continue;
+        }
+        let sql = rollups::postgres_upsert_sql(&table);
+        let mut q =
+            sqlx::query(&sql).bind(rows.iter().map(|r| i64::from(r.bucket)).collect::<Vec<_>>());
+        for (i, c) in table.rollup.columns.iter().enumerate() {
+            q = if c.is_int() {
+                q.bind(
+                    rows.iter()
+                        .map(|r| part_int(r.parts[i]))
+                        .collect::<Vec<_>>(),
+                )
+            } else {
+                q.bind(
+                    rows.iter()
+                        .map(|r| part_text(r.parts[i]))
+                        .collect::<Vec<_>>(),
+                )
+            };
+        }
+        q.bind(rows.iter().map(|r| r.tally.count).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.tally.keysum).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// An integer key part as an array element (0 when not one).
+fn part_int(p: Part<'_>) -> i64 {
+    match p {
+        Part::Int(i) => i,
+        _ => 0,
+    }
+}
+
+/// A text key part as an array element (empty when not one).
+fn part_text<'a>(p: Part<'a>) -> &'a str {
+    match p {
+        Part::Text(t) => t,
+        _ => "",
+    }
+}

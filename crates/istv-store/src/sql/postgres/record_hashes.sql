@@ -1,0 +1,2 @@
+SELECT record_id, content_hash, upload_id = $1 FROM records
+WHERE site_code = $2 AND record_id = ANY($3)
