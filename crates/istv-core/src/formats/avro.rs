@@ -11,6 +11,19 @@ use apache_avro::Reader;
 use std::borrow::Cow;
 use std::io::BufRead;
 
+// apache-avro's own error text can quote the datum being read (a value that
+// does not resolve is printed whole), and a value may identify a patient:
+// read errors become these fixed messages, which name the place, not the
+// value. Schema errors keep their text, which is about the writer schema.
+
+/// Why the container header could not be read.
+const HEADER_UNREADABLE: &str =
+    "the header is missing or broken, or its writer schema cannot be parsed";
+
+/// Why a record could not be read.
+const DATUM_UNREADABLE: &str = "the next Avro record could not be read: a block is corrupt or \
+     truncated, or a value does not resolve to istv.v1.Attendance (a union branch or type it has no field type for)";
+
 pub(crate) struct AvroFeed<R: BufRead> {
     reader: Reader<'static, R>,
     row: u64,
@@ -22,7 +35,7 @@ impl<R: BufRead> AvroFeed<R> {
         let reader = Reader::builder(input)
             .reader_schema(reader_schema)
             .build()
-            .map_err(|e| FileError::Avro(e.to_string()))?;
+            .map_err(|_| FileError::Avro(HEADER_UNREADABLE.into()))?;
         let writer = reader.writer_schema();
         let Schema::Record(record) = writer else {
             return Err(FileError::AvroSchema(
@@ -46,10 +59,10 @@ impl<R: BufRead> AvroFeed<R> {
     pub(crate) fn next(&mut self) -> Option<Result<RawRecord<'static>, FileError>> {
         let value = match self.reader.next()? {
             Ok(v) => v,
-            Err(e) => {
+            Err(_) => {
                 return Some(Err(FileError::Truncated {
                     row: self.row,
-                    reason: e.to_string(),
+                    reason: DATUM_UNREADABLE.into(),
                 }))
             }
         };

@@ -362,6 +362,12 @@ fn nhs_numbers_in_text_fields_are_rejected() {
     );
     // Ten digits failing the check are not an NHS number.
     assert_eq!(codes(&[(Field::RecordId, "9434765918")]), vec![]);
+    // Nor are valid ones inside a longer token, as in a hashed reference.
+    assert_eq!(codes(&[(Field::RecordId, "a9434765919f03")]), vec![]);
+    assert_eq!(
+        codes(&[(Field::RecordId, "ref-9434765919")]),
+        one(Field::RecordId, ErrorCode::NhsNumber)
+    );
 }
 
 #[test]
