@@ -37,14 +37,9 @@ def rewrite_ids(src, dst, salt, parts=1):
     columns and never hold a comma or a quote, so a line's first two commas
     delimit the id (descriptions with commas are later, quoted, columns).
     With parts > 1, writes dst.0 .. dst.{parts-1}, consecutive rows each, each
-    with the header.
-
-    An id holding a run of exactly ten decimal digits (about 1 in 600 of
-    them) is hashed again with a counter: istv rejects a row whose text
-    holds ten digits passing the NHS number check (`nhs_number`), and a
-    record id is such a text. Returns (rows, ids hashed again)."""
+    with the header. Ten digits inside such an id are not an NHS number to
+    istv (it takes only a standalone token for one). Returns (rows, 0)."""
     base = hashlib.blake2b(salt.encode(), digest_size=10)
-    ten_digits = re.compile(rb"(?<![0-9])[0-9]{10}(?![0-9])").search
     again = 0
     with open(src, "rb", buffering=1 << 22) as f:
         header = f.readline()
@@ -69,13 +64,6 @@ def rewrite_ids(src, dst, salt, parts=1):
                     h = base.copy()
                     h.update(b)
                     hx = h.hexdigest().encode()
-                    j = 0
-                    while ten_digits(hx):
-                        j += 1
-                        h = base.copy()
-                        h.update(b"%s#%d" % (b, j))
-                        hx = h.hexdigest().encode()
-                    again += j > 0
                     w(b"%s,%s,%s" % (a, hx, rest))
                     k += 1
                     if k == limit:
@@ -1259,15 +1247,13 @@ def main():
         + f"run on {dt.date.today()}.\n")
 
     say("## Feed\n")
-    say("| step | files | rows | wall | generate (s per 1M rows, one core) | rewrite ids (s per 1M rows, one core) | ids hashed again |")
-    say("|---|---|---|---|---|---|---|")
+    say("| step | files | rows | wall | generate (s per 1M rows, one core) | rewrite ids (s per 1M rows, one core) |")
+    say("|---|---|---|---|---|---|")
     for label, n, rows, wall, gen, rw, again in gen_stats:
         say(f"| {label} | {n} | {fmt_int(rows)} | {wall:.1f} s ({per_m(wall, rows):.2f} s/1M, {GEN_JOBS} at a time) | "
-            f"{per_m(gen, rows):.2f} | {per_m(rw, rows):.2f} | {fmt_int(again)} |")
+            f"{per_m(gen, rows):.2f} | {per_m(rw, rows):.2f} |")
     say("")
-    say("Record ids: 20 hex digits of BLAKE2b(salt, generated id); an id holding a run of exactly ten decimal "
-        "digits is hashed again with a counter, since istv rejects such a record id as a possible NHS number "
-        "(`nhs_number`) when the ten digits pass the modulus 11 check.\n")
+    say("Record ids: 20 hex digits of BLAKE2b(salt, generated id), unique per site.\n")
 
     say("## Ingest\n")
     say("| measurement | " + " | ".join(names[b] for b in backends) + " |")
