@@ -361,7 +361,9 @@ impl Store {
     }
 
     /// Issues another token for a site (e.g. to rotate); earlier tokens keep
-    /// working until the site is revoked.
+    /// working until the site is revoked. Issued after a revoke, it is the
+    /// site's only working token: the site is active again, the tokens it
+    /// had before the revoke stay revoked.
     pub async fn issue_token(&self, code: &str) -> Result<String> {
         let token = ids::new_token()?;
         let hash = ids::token_hash(&token);
@@ -381,6 +383,10 @@ impl Store {
                 .bind(&hash)
                 .bind(code)
                 .bind(&now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE sites SET revoked = 0 WHERE code = $1")
+                .bind(code)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -407,16 +413,24 @@ impl Store {
             .collect()
     }
 
-    /// Revokes a site: none of its tokens authenticates any more. Its records
-    /// stay.
+    /// Revokes a site: none of its tokens authenticates any more (a token
+    /// issued later does). Its records stay.
     pub async fn revoke_site(&self, code: &str) -> Result<()> {
         let _guard = self.write_guard().await;
+        let begin = self.begin_sql();
         let done = on_db!(&self.db, pool => {
-            sqlx::query("UPDATE sites SET revoked = 1 WHERE code = $1")
+            let mut tx = pool.begin_with(begin).await?;
+            let done = sqlx::query("UPDATE sites SET revoked = 1 WHERE code = $1")
                 .bind(code)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?
-                .rows_affected()
+                .rows_affected();
+            sqlx::query("UPDATE site_tokens SET revoked = 1 WHERE site_code = $1")
+                .bind(code)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            done
         });
         if done == 0 {
             return Err(StoreError::NoSuchSite(code.to_owned()));

@@ -342,6 +342,17 @@ async fn tokens(store: Store) {
         Some("RYJ")
     );
     assert!(store.list_sites().await.unwrap()[0].revoked);
+    // Rotation after a revoke: the new token works, the old ones never again.
+    let rotated = store.issue_token("RJ1").await.unwrap();
+    assert_eq!(
+        store.authenticate(&rotated).await.unwrap().as_deref(),
+        Some("RJ1")
+    );
+    assert_eq!(store.authenticate(&token).await.unwrap(), None);
+    assert_eq!(store.authenticate(&second).await.unwrap(), None);
+    assert!(!store.list_sites().await.unwrap()[0].revoked);
+    store.revoke_site("RJ1").await.unwrap();
+    assert_eq!(store.authenticate(&rotated).await.unwrap(), None);
     assert!(matches!(
         store.revoke_site("XXX").await,
         Err(StoreError::NoSuchSite(_))
