@@ -37,7 +37,9 @@ pub enum ApiError {
     /// longer than the limit.
     #[error("{0}")]
     Busy(String),
-    /// 500: the store or an internal step failed.
+    /// 500: the store or an internal step failed. The detail goes to the
+    /// log with a request id; the client gets the id and a generic message
+    /// (a database's error text can name tables, values or settings).
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -61,18 +63,72 @@ impl ApiError {
 
 impl From<istv_store::StoreError> for ApiError {
     fn from(e: istv_store::StoreError) -> Self {
-        tracing::error!(error = %e, "store failure");
-        ApiError::Internal(e.to_string())
+        ApiError::Internal(format!("store failure: {e}"))
     }
+}
+
+/// A fresh request id for a failure: random-looking, unique in the process.
+fn request_id() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    static KEYS: OnceLock<RandomState> = OnceLock::new();
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{:016x}", KEYS.get_or_init(RandomState::new).hash_one(n))
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            let id = request_id();
+            tracing::error!(request_id = %id, error = %detail, "internal error");
+            let body = serde_json::json!({
+                "error": format!("internal error; the service log has the detail under request id {id}"),
+                "request_id": id,
+            });
+            return (self.status(), axum::Json(body)).into_response();
+        }
         let body = serde_json::json!({ "error": self.to_string() });
         if let ApiError::Busy(_) = self {
             let retry = [(axum::http::header::RETRY_AFTER, RETRY_AFTER_SECONDS)];
             return (self.status(), retry, axum::Json(body)).into_response();
         }
         (self.status(), axum::Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(r: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn internal_errors_answer_a_request_id_not_the_detail() {
+        let e = ApiError::from(istv_store::StoreError::Corrupt {
+            column: "records.secret_column",
+            value: "a stored value".into(),
+        });
+        let r = e.into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let b = body(r).await;
+        let text = b.to_string();
+        assert!(
+            !text.contains("secret_column") && !text.contains("stored value"),
+            "{text}"
+        );
+        let id = b["request_id"].as_str().unwrap().to_owned();
+        assert_eq!(id.len(), 16);
+        assert!(b["error"].as_str().unwrap().ends_with(&id));
+        // Each failure its own id.
+        let again = body(ApiError::Internal("x".into()).into_response()).await;
+        assert_ne!(again["request_id"].as_str().unwrap(), id);
+        // Other errors keep their specific message.
+        let bad = body(ApiError::BadRequest("unknown parameter `x`".into()).into_response()).await;
+        assert_eq!(bad["error"], "unknown parameter `x`");
     }
 }
