@@ -233,3 +233,70 @@ fn imported_places_resolve_descriptions() {
     let (rows, _) = locate(dir.path(), &[], &feed);
     assert_eq!(rows[1][2], "gazetteer");
 }
+
+/// The London boundaries shipped in the binary place points exactly as the
+/// reference files they were made from: every 40th reference postcode is
+/// located in a data directory with the default geography and in one with
+/// the reference borough and ward files imported, and the answers agree.
+#[test]
+fn the_default_geography_is_the_reference_boroughs_and_wards() {
+    let shipped = tempfile::tempdir().unwrap();
+    let o = istv(shipped.path())
+        .args(["geo", "import-default"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = stderr(&o);
+    let reference_dir = tempfile::tempdir().unwrap();
+    let boroughs = import_boroughs(reference_dir.path());
+    let wards = geo_import(
+        reference_dir.path(),
+        &[
+            "import",
+            "--level",
+            "ward",
+            "--code-property",
+            "WD13CD",
+            "--name-property",
+            "WD13NM",
+        ],
+        "geo/london_wards_2013.geojson",
+    );
+    // The same numbers of areas as the reference files give.
+    assert!(boroughs.contains("imported 33 borough areas"), "{boroughs}");
+    assert!(
+        said.contains("imported 33 borough areas (London, 2013)"),
+        "{said}"
+    );
+    let ward_count = wards.split_whitespace().nth(1).unwrap();
+    assert!(
+        said.contains(&format!("imported {ward_count} ward areas (London, 2013)")),
+        "{said} / {wards}"
+    );
+    let text =
+        std::fs::read_to_string(reference().join("postcodes/london_postcodes_2014.csv")).unwrap();
+    let mut feed = String::from(
+        "site_code,record_id,assault_datetime,assault_method,assault_location_type,assault_latitude,assault_longitude\n",
+    );
+    let mut points = 0;
+    for (i, line) in text.lines().skip(1).step_by(40).enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        feed.push_str(&format!(
+            "RJ122,p{i},2024-01-01,body_part,street,{},{}\n",
+            f[5], f[6]
+        ));
+        points += 1;
+    }
+    assert!(points > 4_000);
+    let path = file(shipped.path(), "points.csv", feed);
+    let (a, _) = locate(shipped.path(), &[], &path);
+    let (b, _) = locate(reference_dir.path(), &[], &path);
+    assert_eq!(a.len(), points + 1);
+    assert_eq!(a, b);
+    // Most points are in a borough and a ward.
+    let placed = a[1..]
+        .iter()
+        .filter(|r| r[5].starts_with("E09") && r[6].starts_with("E05"))
+        .count();
+    assert!(placed * 10 > points * 9, "{placed} of {points} placed");
+}

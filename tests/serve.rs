@@ -647,6 +647,22 @@ fn demo_loads_a_generated_feed() {
         .lock()
         .unwrap()
         .contains("demo: upload token for RJ122"));
+    // A fresh data directory gets London's boroughs and wards: the records
+    // are placed in them, and every borough is on the map.
+    let by_borough = rows(&server.base, "group_by=borough");
+    let placed: u64 = by_borough
+        .iter()
+        .filter(|(b, _)| b[0].starts_with("E09"))
+        .map(|(_, c)| c.expect("nothing suppressed"))
+        .sum();
+    assert!(placed * 2 > accepted, "{placed} of {accepted} in a borough");
+    assert!(rows(&server.base, "group_by=ward")
+        .iter()
+        .any(|(w, _)| w[0].starts_with("E05")));
+    let (status, body) = get(&format!("{}/api/v1/areas?level=borough", server.base));
+    assert_eq!(status, 200);
+    let areas: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(areas["features"].as_array().unwrap().len(), 33);
 }
 
 /// With `no_warm_geocoder = true` in the config file the server is ready at

@@ -28,6 +28,10 @@ pub enum Command {
         /// The GeoJSON file.
         file: PathBuf,
     },
+    /// Import the London boundaries shipped with istv: the 33 boroughs and
+    /// the 649 wards of 2013 (Open Government Licence; see geo/london/LICENCE.md
+    /// in the source). Replaces those two levels.
+    ImportDefault,
     /// Import a postcode directory (ONS Postcode Directory, NSPL or Code-Point
     /// Open CSV, detected from the header).
     ImportPostcodes {
@@ -49,6 +53,39 @@ pub enum Command {
         #[arg(long, value_parser = super::parse_format)]
         format: Option<Format>,
     },
+}
+
+/// The default geography: (level, code property, name property, gzipped
+/// GeoJSON), shipped in the binary so that a fresh data directory can have
+/// London's boroughs and wards without any file.
+const DEFAULT_LAYERS: [(AreaKind, &str, &str, &[u8]); 2] = [
+    (
+        AreaKind::Borough,
+        "code",
+        "name",
+        include_bytes!("../../../../geo/london/london_boroughs_2013.geojson.gz"),
+    ),
+    (
+        AreaKind::Ward,
+        "WD13CD",
+        "WD13NM",
+        include_bytes!("../../../../geo/london/london_wards_2013.geojson.gz"),
+    ),
+];
+
+/// Imports the default geography into `dir` (created if missing); returns
+/// the areas imported per level.
+pub(crate) fn import_default(dir: &Path) -> anyhow::Result<Vec<(AreaKind, usize)>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut out = Vec::new();
+    for (level, code, name, gz) in DEFAULT_LAYERS {
+        let props = AreaProperties { code, name };
+        let input = std::io::BufReader::new(flate2::read::GzDecoder::new(gz));
+        let s = istv_geo::import_areas(level, input, &props, dir, &mut |_| {})
+            .with_context(|| format!("cannot import the default {} boundaries", level.as_str()))?;
+        out.push((level, s.areas));
+    }
+    Ok(out)
 }
 
 fn parse_level(s: &str) -> Result<AreaKind, String> {
@@ -99,6 +136,11 @@ pub fn run(command: Command, common: &Common) -> anyhow::Result<ExitCode> {
                 s.features,
                 s.cached_cells
             );
+        }
+        Command::ImportDefault => {
+            for (level, areas) in import_default(&dir)? {
+                eprintln!("imported {areas} {} areas (London, 2013)", level.as_str());
+            }
         }
         Command::ImportPostcodes { file } => {
             let (input, bar) = open(&file)?;

@@ -121,8 +121,20 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
         .build()?;
     runtime.block_on(async move {
         let started = std::time::Instant::now();
-        let geocoder = Geocoder::load(&common.geo_dir(), common.geocoder)
-            .with_context(|| format!("cannot load geography from {}", common.geo_dir().display()))?;
+        let load = || {
+            Geocoder::load(&common.geo_dir(), common.geocoder).with_context(|| {
+                format!("cannot load geography from {}", common.geo_dir().display())
+            })
+        };
+        let mut geocoder = load()?;
+        let no_areas = AreaKind::ALL.iter().all(|k| geocoder.areas(*k).is_none());
+        if args.demo && no_areas {
+            // A new user's first run: London's boroughs and wards, shipped.
+            for (level, areas) in super::geo::import_default(&common.geo_dir())? {
+                tracing::info!(level = level.as_str(), areas, "demo: imported the default London boundaries");
+            }
+            geocoder = load()?;
+        }
         let layers: Vec<&str> = AreaKind::ALL
             .iter()
             .filter(|k| geocoder.areas(**k).is_some())
