@@ -48,19 +48,7 @@ fn locate_reports_method_precision_cell_and_areas() {
     let dir = tempfile::tempdir().unwrap();
     let out = import_boroughs(dir.path());
     assert!(out.contains("imported 33 borough areas"), "{out}");
-    geo_import(
-        dir.path(),
-        &[
-            "import",
-            "--level",
-            "ward",
-            "--code-property",
-            "WD13CD",
-            "--name-property",
-            "WD13NM",
-        ],
-        "geo/london_wards_2013.geojson",
-    );
+    import_wards(dir.path());
     let out = geo_import(
         dir.path(),
         &["import-postcodes"],
@@ -249,19 +237,7 @@ fn the_default_geography_is_the_reference_boroughs_and_wards() {
     let said = stderr(&o);
     let reference_dir = tempfile::tempdir().unwrap();
     let boroughs = import_boroughs(reference_dir.path());
-    let wards = geo_import(
-        reference_dir.path(),
-        &[
-            "import",
-            "--level",
-            "ward",
-            "--code-property",
-            "WD13CD",
-            "--name-property",
-            "WD13NM",
-        ],
-        "geo/london_wards_2013.geojson",
-    );
+    let wards = import_wards(reference_dir.path());
     // The same numbers of areas as the reference files give.
     assert!(boroughs.contains("imported 33 borough areas"), "{boroughs}");
     assert!(

@@ -86,6 +86,23 @@ pub fn import_boroughs(data_dir: &Path) -> String {
     )
 }
 
+/// Imports the reference London wards of 2013; the import summary.
+pub fn import_wards(data_dir: &Path) -> String {
+    geo_import(
+        data_dir,
+        &[
+            "import",
+            "--level",
+            "ward",
+            "--code-property",
+            "WD13CD",
+            "--name-property",
+            "WD13NM",
+        ],
+        "geo/london_wards_2013.geojson",
+    )
+}
+
 /// Stdout as text.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
