@@ -4,6 +4,7 @@
 //! crate moves bytes between them, the network and the store.
 #![warn(missing_docs)]
 
+mod edge;
 mod error;
 mod ingest;
 pub mod metrics;
@@ -49,12 +50,16 @@ pub async fn serve(
     tracing::info!(%addr, "listening");
     state.set_ready(true);
     let ready = state.clone();
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // New uploads are refused from here; running ones complete.
-            ready.set_ready(false);
-            tracing::info!("shutting down: finishing in-flight requests");
-        })
-        .await
+    let config = state.config();
+    let limits = edge::EdgeLimits {
+        header_read_timeout: config.header_read_timeout,
+        max_connections: config.max_connections,
+    };
+    edge::serve(listener, router(state), limits, async move {
+        shutdown.await;
+        // New uploads are refused from here; running ones complete.
+        ready.set_ready(false);
+        tracing::info!("shutting down: finishing in-flight requests");
+    })
+    .await
 }

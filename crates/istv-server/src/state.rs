@@ -29,6 +29,12 @@ pub struct ServerConfig {
     /// The longest a query may wait for its turn and then run; past it the
     /// answer is 503 with `Retry-After`.
     pub query_timeout: std::time::Duration,
+    /// Longest wait for a request's header (on a new connection, and
+    /// between the requests of a kept-alive one); then the connection is
+    /// closed.
+    pub header_read_timeout: std::time::Duration,
+    /// Connections open at once; one more is closed when accepted.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +47,8 @@ impl Default for ServerConfig {
             query_concurrency: 4,
             query_queue: 64,
             query_timeout: std::time::Duration::from_secs(10),
+            header_read_timeout: std::time::Duration::from_secs(10),
+            max_connections: 1024,
         }
     }
 }

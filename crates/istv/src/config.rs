@@ -31,6 +31,10 @@ pub struct FileConfig {
     pub query_queue: Option<usize>,
     /// See `istv serve --query-timeout-ms`.
     pub query_timeout_ms: Option<u64>,
+    /// See `istv serve --header-read-timeout-ms`.
+    pub header_read_timeout_ms: Option<u64>,
+    /// See `istv serve --max-connections`.
+    pub max_connections: Option<usize>,
     /// See `istv serve --no-warm-geocoder`.
     pub no_warm_geocoder: Option<bool>,
     /// See `istv serve --log-format`.

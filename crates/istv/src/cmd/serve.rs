@@ -35,6 +35,15 @@ pub struct Args {
     /// Retry-After, in milliseconds [default: 10000].
     #[arg(long, env = "ISTV_QUERY_TIMEOUT_MS")]
     query_timeout_ms: Option<u64>,
+    /// Longest wait for a request's header, on a new connection and between
+    /// the requests of a kept-alive one, in milliseconds; then the
+    /// connection is closed [default: 10000].
+    #[arg(long, env = "ISTV_HEADER_READ_TIMEOUT_MS")]
+    header_read_timeout_ms: Option<u64>,
+    /// Connections open at once; one more is closed as soon as it is
+    /// accepted [default: 1024].
+    #[arg(long, env = "ISTV_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
     /// Log format: text or json [default: text].
     #[arg(long, env = "ISTV_LOG_FORMAT")]
     log_format: Option<String>,
@@ -110,6 +119,18 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
             .query_timeout_ms
             .or(file.query_timeout_ms)
             .map_or(defaults.query_timeout, std::time::Duration::from_millis),
+        header_read_timeout: args
+            .header_read_timeout_ms
+            .or(file.header_read_timeout_ms)
+            .map_or(
+                defaults.header_read_timeout,
+                std::time::Duration::from_millis,
+            ),
+        max_connections: args
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(defaults.max_connections)
+            .max(1),
     };
     let listen = args
         .listen
