@@ -8,7 +8,14 @@
 //!    places it and drops what identifies a place exactly (the free text
 //!    and the point);
 //! 3. aggregate: the resulting [`Event`] is what the store counts.
+//!
+//! [`driver`] runs the stages over a whole upload and writes its batches to
+//! a [`Sink`], which a store implements.
 #![warn(missing_docs)]
+
+pub mod driver;
+
+pub use driver::{DriverError, Ingest, Receipt, RowCounts, Sink, Writer, RECEIPT_ERROR_CAP};
 
 use istv_aggregate::{ContentHasher, DisclosureKeys, Event};
 use istv_core::Attendance;

@@ -1,10 +1,12 @@
 //! `POST /api/v1/uploads`: the ingest adapter. The body streams from the
-//! socket into a blocking worker that runs the pipeline stages (read,
-//! validate, geocode) and writes batches to the store; the receipt is sent
-//! only after the last batch and the receipt itself are committed, so an
-//! acknowledged upload survives a crash.
+//! socket into a blocking worker that runs the ingest driver
+//! ([`istv_pipeline::Ingest`]): it reads, validates and geocodes, and hands
+//! batches to the store's one writer, which all uploads share. The receipt
+//! is sent only after the last batch and the receipt itself are committed,
+//! so an acknowledged upload survives a crash.
 
 use crate::error::ApiError;
+use crate::sink::StoreUpload;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -13,50 +15,14 @@ use axum::Json;
 use bytes::{Buf, Bytes};
 use futures_util::StreamExt;
 use istv_core::{ErrorCode, Feed, FieldError, FileError, Format, Validator};
-use istv_store::{Completion, RowError, UploadId};
-use serde::Serialize;
+use istv_pipeline::{DriverError, Ingest, Receipt};
+use istv_store::UploadId;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
 use tracing::Instrument;
-
-/// How many row errors a receipt lists; the rest are counted, and all are at
-/// `GET /api/v1/uploads/{id}/errors`.
-pub const RECEIPT_ERROR_CAP: usize = 100;
-
-/// What the uploader gets back.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
-pub struct Receipt {
-    /// The upload's id.
-    pub upload_id: String,
-    /// The site the token belongs to.
-    pub site_code: String,
-    /// Rows read.
-    pub rows: u64,
-    /// Rows that passed validation and are stored (new, corrected or
-    /// unchanged).
-    pub accepted: u64,
-    /// Rows rejected.
-    pub rejected: u64,
-    /// Accepted rows identical to what was already stored.
-    pub duplicates: u64,
-    /// Accepted rows that replaced different stored content.
-    pub corrections: u64,
-    /// The first row errors.
-    pub errors: Vec<FieldError>,
-    /// Row errors not listed in `errors`.
-    pub errors_not_shown: u64,
-    /// Accepted rows whose `record_id` came earlier in the same upload: the
-    /// later row wins. Each is also counted in `duplicates` (same content)
-    /// or `corrections` (changed content).
-    pub replaced_in_file: u64,
-    /// Why reading stopped early, when it did; rows before that point are
-    /// accepted as counted.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub error: Option<String>,
-}
 
 fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
@@ -226,7 +192,6 @@ async fn run_upload(
     let worker_state = state.clone();
     let worker_site = site.clone();
     let worker_upload = upload.clone();
-    let runtime = tokio::runtime::Handle::current();
     let worker_span = span;
     let receipt = tokio::task::spawn_blocking(move || {
         let _enter = worker_span.enter();
@@ -234,14 +199,7 @@ async fn run_upload(
             rx,
             current: Bytes::new(),
         };
-        process(
-            reader,
-            format,
-            &worker_site,
-            &worker_upload,
-            &worker_state,
-            &runtime,
-        )
+        process(reader, format, &worker_site, &worker_upload, &worker_state)
     })
     .await
     .map_err(|e| ApiError::Internal(format!("the upload worker failed: {e}")))??;
@@ -270,23 +228,28 @@ async fn run_upload(
     Ok(Json(receipt))
 }
 
-/// Runs the stages over one upload. Everything here is synchronous; the
-/// store is reached through the runtime handle.
+/// Runs the driver over one upload: this thread reads, validates and
+/// geocodes; the store's writer writes the batches (see
+/// [`istv_pipeline::Ingest::run`]).
 fn process(
     reader: BodyReader,
     format: Option<Format>,
     site: &str,
     upload: &UploadId,
     state: &AppState,
-    runtime: &tokio::runtime::Handle,
 ) -> Result<Receipt, ApiError> {
-    let m = state.metrics();
+    let writer = state.writer();
+    let ticket = StoreUpload {
+        id: upload.clone(),
+        span: tracing::Span::current(),
+    };
+    let mut receipt = Receipt::new(upload.to_string(), site);
     let mut feed = match Feed::from_reader(reader, format) {
         Ok(f) => f,
         Err(e) => {
             let message = e.to_string();
-            let receipt = empty_receipt(upload, site, Some(message.clone()));
-            finish(state, runtime, upload, &receipt, &[])?;
+            receipt.error = Some(message.clone());
+            writer.finish(ticket, receipt).map_err(driver_error)?;
             return Err(match e {
                 FileError::Io(_) => ApiError::BadRequest(message),
                 _ => ApiError::Unprocessable(message),
@@ -298,247 +261,31 @@ fn process(
     let mut validator = Validator::new(chrono::Utc::now())
         .for_site(site)
         .without_duplicate_tracking();
-    let mut receipt = empty_receipt(upload, site, None);
-    let batch_rows = state.config().batch_rows.max(1);
-    let geocoder = state.geocoder().clone();
-    let keys = state.store().disclosure_keys().clone();
-    // The store writes one batch while this thread reads, validates and
-    // geocodes the next: the two stages overlap on two cores. The channel
-    // holds one batch, so at most three are in memory. Errors travel with
-    // the batches, so memory stays flat however many rows a file gets wrong.
-    let (to_writer, from_reader) = std::sync::mpsc::sync_channel::<Batch>(1);
-    // Written batches go back to the reader, which frees them: memory is
-    // cheaper to free on the thread that allocated it, and the writer is
-    // the busier of the two.
-    let (to_reader, written_batches) = std::sync::mpsc::channel::<Batch>();
-    let span = tracing::Span::current();
-    let written = std::thread::scope(|scope| {
-        let writer = scope.spawn(|| {
-            let _enter = span.enter();
-            write_batches(from_reader, to_reader, upload, state, runtime)
-        });
-        let read = read_batches(
+    let ingest = Ingest {
+        geocoder: state.geocoder(),
+        keys: state.store().disclosure_keys(),
+        batch_rows: state.config().batch_rows.max(1),
+    };
+    let m = state.metrics();
+    ingest
+        .run(
+            writer,
+            ticket,
+            receipt,
             &mut feed,
             &mut validator,
-            (&geocoder, &keys),
-            batch_rows,
-            &mut receipt,
-            (&to_writer, &written_batches),
-            m,
-        );
-        // Closing the channel lets the writer finish what it has.
-        drop(to_writer);
-        let written = writer
-            .join()
-            .map_err(|_| ApiError::Internal("the store writer failed".into()))?;
-        // A writer error explains a reader stopped by a closed channel.
-        let written = written?;
-        read.map(|()| written)
-    })?;
-    receipt.duplicates = written.duplicates;
-    receipt.corrections = written.corrections;
-    receipt.replaced_in_file = written.replaced_in_upload;
-    finish(state, runtime, upload, &receipt, &[])?;
-    Ok(receipt)
+            |counts| m.add_rows(counts),
+        )
+        .map_err(driver_error)
 }
 
-/// Valid rows as events, and the row errors read with them.
-#[derive(Default)]
-struct Batch {
-    events: Vec<istv_aggregate::Event>,
-    errors: Vec<RowError>,
-}
-
-/// Reads, validates and geocodes the feed, counting rows into `receipt` and
-/// sending batches to the writer, which sends them back once written.
-/// Fails only when the writer has stopped.
-fn read_batches(
-    feed: &mut Feed,
-    validator: &mut Validator,
-    (geocoder, keys): (&istv_geo::Geocoder, &istv_aggregate::DisclosureKeys),
-    batch_rows: usize,
-    receipt: &mut Receipt,
-    (to_writer, written): (
-        &std::sync::mpsc::SyncSender<Batch>,
-        &std::sync::mpsc::Receiver<Batch>,
-    ),
-    m: &crate::metrics::Metrics,
-) -> Result<(), ApiError> {
-    let stopped = || ApiError::Internal("the store writer stopped".into());
-    let mut batch = Batch::default();
-    // The first batches are small so that the store starts writing early (a
-    // fresh server fills its geocoding tables as points arrive, and a full
-    // first batch kept the writer idle for half a second); then they double
-    // up to `batch_rows`.
-    let mut limit = batch_rows.div_ceil(16);
-    // Accepted records wait here to be geocoded a few dozen at a time.
-    let mut pending: Vec<istv_core::Attendance> = Vec::with_capacity(GEOCODE_CHUNK);
-    // Counted here and added to the metrics once per batch: a labelled
-    // counter is a lookup and a lock, too dear for every row.
-    let mut counts = RowCounts::default();
-    let geocode_pending = |pending: &mut Vec<istv_core::Attendance>,
-                           batch: &mut Batch,
-                           counts: &mut RowCounts| {
-        let from = batch.events.len();
-        istv_pipeline::geocode_stage_many(geocoder, keys, pending, &mut batch.events);
-        for event in &batch.events[from..] {
-            counts.geocoded[event.geocode_method as usize][event.location_status() as usize] += 1;
-        }
-    };
-    loop {
-        let raw = match feed.next() {
-            None => break,
-            Some(Ok(raw)) => raw,
-            Some(Err(e)) => {
-                receipt.error = Some(e.to_string());
-                break;
-            }
-        };
-        let verdict = validator.validate(&raw);
-        receipt.rows += 1;
-        counts.received += 1;
-        match verdict.record {
-            Some(record) => {
-                receipt.accepted += 1;
-                counts.accepted += 1;
-                pending.push(record);
-                if pending.len() == GEOCODE_CHUNK {
-                    geocode_pending(&mut pending, &mut batch, &mut counts);
-                }
-            }
-            None => {
-                receipt.rejected += 1;
-                for e in verdict.errors {
-                    m.rejected.with_label_values(&[e.code.as_str()]).inc();
-                    if receipt.errors.len() < RECEIPT_ERROR_CAP {
-                        receipt.errors.push(e.clone());
-                    } else {
-                        receipt.errors_not_shown += 1;
-                    }
-                    batch.errors.push(RowError {
-                        row: e.row,
-                        field: e.field,
-                        code: e.code.as_str().to_string(),
-                        message: e.message,
-                    });
-                }
-            }
-        }
-        if batch.events.len() + pending.len() >= limit || batch.errors.len() >= limit {
-            geocode_pending(&mut pending, &mut batch, &mut counts);
-            counts.flush(m);
-            limit = (limit * 2).min(batch_rows);
-            // The last written batch, emptied here, is the next one.
-            let mut next = Batch::default();
-            while let Ok(mut done) = written.try_recv() {
-                done.events.clear();
-                done.errors.clear();
-                next = done;
-            }
-            next.events.reserve(limit);
-            to_writer
-                .send(std::mem::replace(&mut batch, next))
-                .map_err(|_| stopped())?;
-        }
+/// The answer for an upload the driver stopped.
+fn driver_error(e: DriverError<ApiError>) -> ApiError {
+    match e {
+        DriverError::Sink(e) => e,
+        DriverError::Panicked(m) => ApiError::Internal(format!("the store writer failed: {m}")),
+        DriverError::Stopped => ApiError::Internal("the store writer stopped".into()),
     }
-    geocode_pending(&mut pending, &mut batch, &mut counts);
-    counts.flush(m);
-    to_writer.send(batch).map_err(|_| stopped())
-}
-
-/// Row counts not yet added to the metrics.
-#[derive(Default)]
-struct RowCounts {
-    received: u64,
-    accepted: u64,
-    /// By geocode method, then location status, indexed by their
-    /// discriminants, which are their places in `ALL` (tested).
-    geocoded:
-        [[u64; istv_aggregate::LocationStatus::ALL.len()]; istv_geo::GeocodeMethod::ALL.len()],
-}
-
-impl RowCounts {
-    fn flush(&mut self, m: &crate::metrics::Metrics) {
-        m.received.inc_by(self.received);
-        m.accepted.inc_by(self.accepted);
-        for (method, by_status) in istv_geo::GeocodeMethod::ALL.iter().zip(&self.geocoded) {
-            for (status, &n) in istv_aggregate::LocationStatus::ALL.iter().zip(by_status) {
-                if n > 0 {
-                    m.geocoded
-                        .with_label_values(&[method.as_str(), status.as_str()])
-                        .inc_by(n);
-                }
-            }
-        }
-        *self = RowCounts::default();
-    }
-}
-
-/// Accepted records geocoded together (see `Geocoder::geocode_many`).
-const GEOCODE_CHUNK: usize = 64;
-
-/// Writes batches to the store until the reader is done, each batch's
-/// errors first; returns the store's counts over all of them.
-fn write_batches(
-    from_reader: std::sync::mpsc::Receiver<Batch>,
-    to_reader: std::sync::mpsc::Sender<Batch>,
-    upload: &UploadId,
-    state: &AppState,
-    runtime: &tokio::runtime::Handle,
-) -> Result<istv_aggregate::BatchOutcome, ApiError> {
-    let m = state.metrics();
-    let mut total = istv_aggregate::BatchOutcome::default();
-    for batch in from_reader {
-        runtime.block_on(state.store().add_errors(upload, &batch.errors))?;
-        if batch.events.is_empty() {
-            continue;
-        }
-        let t = Instant::now();
-        let outcome = runtime.block_on(state.store().apply_batch(upload, &batch.events))?;
-        m.store_write.observe(t.elapsed().as_secs_f64());
-        m.duplicates.inc_by(outcome.duplicates);
-        m.corrections.inc_by(outcome.corrections);
-        total.add(outcome);
-        // A reader that has finished drops it with the channel.
-        let _ = to_reader.send(batch);
-    }
-    Ok(total)
-}
-
-fn empty_receipt(upload: &UploadId, site: &str, error: Option<String>) -> Receipt {
-    Receipt {
-        upload_id: upload.to_string(),
-        site_code: site.to_string(),
-        rows: 0,
-        accepted: 0,
-        rejected: 0,
-        duplicates: 0,
-        corrections: 0,
-        errors: Vec::new(),
-        errors_not_shown: 0,
-        replaced_in_file: 0,
-        error,
-    }
-}
-
-fn finish(
-    state: &AppState,
-    runtime: &tokio::runtime::Handle,
-    upload: &UploadId,
-    receipt: &Receipt,
-    errors: &[RowError],
-) -> Result<(), ApiError> {
-    let json = serde_json::to_value(receipt).map_err(|e| ApiError::Internal(e.to_string()))?;
-    runtime.block_on(state.store().finish_upload(
-        upload,
-        Completion {
-            rows: receipt.rows,
-            rejected: receipt.rejected,
-            receipt: &json,
-            errors,
-        },
-    ))?;
-    Ok(())
 }
 
 fn parse_id(id: &str) -> Result<UploadId, ApiError> {
@@ -616,35 +363,4 @@ pub(crate) async fn errors(
         "limit": limit,
         "errors": errors,
     })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::RowCounts;
-
-    /// `RowCounts` indexes by discriminant and labels by place in `ALL`.
-    #[test]
-    fn row_counts_label_each_count_with_its_method_and_status() {
-        for (i, m) in istv_geo::GeocodeMethod::ALL.iter().enumerate() {
-            assert_eq!(*m as usize, i, "{m:?}");
-        }
-        for (i, s) in istv_aggregate::LocationStatus::ALL.iter().enumerate() {
-            assert_eq!(*s as usize, i, "{s:?}");
-        }
-        let mut counts = RowCounts::default();
-        counts.geocoded[istv_geo::GeocodeMethod::Grid as usize]
-            [istv_aggregate::LocationStatus::OutOfArea as usize] += 3;
-        counts.received = 5;
-        let m = crate::metrics::Metrics::new();
-        counts.flush(&m);
-        assert_eq!(m.received.get(), 5);
-        assert_eq!(
-            m.geocoded.with_label_values(&["grid", "out_of_area"]).get(),
-            3
-        );
-        assert_eq!(m.geocoded.with_label_values(&["grid", "resolved"]).get(), 0);
-        // Flushed counts start again from zero.
-        counts.flush(&m);
-        assert_eq!(m.received.get(), 5);
-    }
 }

@@ -9,10 +9,11 @@ mod error;
 mod ingest;
 pub mod metrics;
 mod publish;
+mod sink;
 mod state;
 
 pub use error::ApiError;
-pub use ingest::{Receipt, RECEIPT_ERROR_CAP};
+pub use istv_pipeline::{Receipt, RECEIPT_ERROR_CAP};
 pub use state::{AppState, ServerConfig};
 
 use axum::routing::{get, post};

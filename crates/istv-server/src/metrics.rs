@@ -135,6 +135,22 @@ impl Metrics {
         }
     }
 
+    /// Adds one batch's row counts from the ingest driver (given once per
+    /// batch: a labelled counter is a lookup and a lock, too dear for every
+    /// row).
+    pub fn add_rows(&self, counts: &istv_pipeline::RowCounts) {
+        self.received.inc_by(counts.received);
+        self.accepted.inc_by(counts.accepted);
+        for (code, n) in counts.rejected() {
+            self.rejected.with_label_values(&[code.as_str()]).inc_by(n);
+        }
+        for (method, status, n) in counts.geocoded() {
+            self.geocoded
+                .with_label_values(&[method.as_str(), status.as_str()])
+                .inc_by(n);
+        }
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
@@ -181,4 +197,35 @@ pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Nex
         .with_label_values(&[&route, response.status().as_str()])
         .inc();
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Metrics;
+    use istv_aggregate::LocationStatus;
+    use istv_core::ErrorCode;
+    use istv_geo::GeocodeMethod;
+    use istv_pipeline::RowCounts;
+
+    /// Each count of a batch goes to the metric of its method and status,
+    /// or of its code.
+    #[test]
+    fn row_counts_are_added_under_their_labels() {
+        let mut counts = RowCounts::default();
+        counts.geocoded[GeocodeMethod::Grid as usize][LocationStatus::OutOfArea as usize] += 3;
+        counts.rejected[ErrorCode::InvalidPostcode as usize] += 2;
+        counts.received = 5;
+        counts.accepted = 3;
+        let m = Metrics::new();
+        m.add_rows(&counts);
+        assert_eq!((m.received.get(), m.accepted.get()), (5, 3));
+        assert_eq!(
+            m.geocoded.with_label_values(&["grid", "out_of_area"]).get(),
+            3
+        );
+        assert_eq!(m.geocoded.with_label_values(&["grid", "resolved"]).get(), 0);
+        assert_eq!(m.rejected.with_label_values(&["invalid_postcode"]).get(), 2);
+        m.add_rows(&counts);
+        assert_eq!(m.received.get(), 10);
+    }
 }

@@ -2,9 +2,11 @@
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::sink::{StoreSink, WRITER_QUEUE};
 use axum::extract::State;
 use axum::http::StatusCode;
 use istv_geo::Geocoder;
+use istv_pipeline::Writer;
 use istv_store::Store;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -55,6 +57,8 @@ impl Default for ServerConfig {
 
 struct Inner {
     store: Store,
+    /// Writes the batches and receipts of every upload, one at a time.
+    writer: Writer<StoreSink>,
     geocoder: Arc<Geocoder>,
     metrics: Metrics,
     config: ServerConfig,
@@ -73,12 +77,23 @@ struct Inner {
 pub struct AppState(Arc<Inner>);
 
 impl AppState {
-    /// State over an open store and a loaded geocoder.
+    /// State over an open store and a loaded geocoder. Starts the store's
+    /// writer thread, which reaches the store through the current tokio
+    /// runtime: call it within one.
     pub fn new(store: Store, geocoder: Arc<Geocoder>, config: ServerConfig) -> Self {
+        let metrics = Metrics::new();
+        let sink = StoreSink::new(
+            store.clone(),
+            tokio::runtime::Handle::current(),
+            metrics.clone(),
+        );
+        let writer = Writer::spawn(sink, WRITER_QUEUE, "istv-store-writer")
+            .expect("cannot start the store writer thread");
         AppState(Arc::new(Inner {
             store,
+            writer,
             geocoder,
-            metrics: Metrics::new(),
+            metrics,
             ready: AtomicBool::new(false),
             warming: AtomicBool::new(false),
             slots: Mutex::new(HashMap::new()),
@@ -91,6 +106,11 @@ impl AppState {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.0.store
+    }
+
+    /// The store's writer: uploads queue their batches here.
+    pub(crate) fn writer(&self) -> &Writer<StoreSink> {
+        &self.0.writer
     }
 
     /// The geocoder.
