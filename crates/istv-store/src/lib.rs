@@ -476,9 +476,9 @@ impl Store {
     /// change in the same transaction. Events are taken in order, so a
     /// record repeated within the batch behaves as if sent in two batches.
     ///
-    /// Each statement takes the batch as a few whole parameters (one JSON
-    /// text on SQLite, one array per column on PostgreSQL) rather than one
-    /// parameter per value.
+    /// On SQLite each statement is prepared once per batch and stepped per
+    /// row on the connection's own handle; on PostgreSQL each takes the
+    /// batch as one array per column.
     pub async fn apply_batch(&self, upload: &UploadId, events: &[Event]) -> Result<BatchOutcome> {
         let _guard = self.write_guard().await;
         let stored = Stored::new(events);
