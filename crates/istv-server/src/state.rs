@@ -45,7 +45,10 @@ impl Default for ServerConfig {
             max_body_bytes: 512 << 20,
             per_token_concurrency: 2,
             suppress_below: 5,
-            batch_rows: 10_000,
+            // Into a 3M-record store, 50k-row batches ingested 2.1-2.9 times
+            // as fast as 10k (each random page a batch dirties is written
+            // once per commit); the peak memory of two uploads rose 65 MB.
+            batch_rows: 50_000,
             query_concurrency: 4,
             query_queue: 64,
             query_timeout: std::time::Duration::from_secs(10),

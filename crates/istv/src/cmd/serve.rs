@@ -22,7 +22,7 @@ pub struct Args {
     /// Published counts from 1 to this minus one are suppressed [default: 5].
     #[arg(long, env = "ISTV_SUPPRESS_BELOW")]
     suppress_below: Option<u64>,
-    /// Rows per store transaction [default: 10000].
+    /// Rows per store transaction [default: 50000].
     #[arg(long, env = "ISTV_BATCH_ROWS")]
     batch_rows: Option<usize>,
     /// Queries answered at once; more wait their turn [default: 4].
