@@ -61,7 +61,7 @@ pub(crate) fn ids_by_site<'a>(
 /// What a batch sends under one record key.
 pub(crate) struct Sent<'a> {
     /// The first event with the key.
-    first: &'a Event,
+    pub(crate) first: &'a Event,
     /// The content hash every event with the key has; `None` when they
     /// differ.
     hash: Option<u64>,

@@ -2,6 +2,7 @@
 //! seed of the record keys and the roll-up tables.
 
 use crate::rollups;
+use crate::sqlite::identity::{self, RecordIds};
 use crate::{postgres, sqlite};
 use crate::{Backend, Db, Result, Store, StoreError};
 use istv_aggregate::{DisclosureKeys, Table};
@@ -27,18 +28,26 @@ impl Store {
             read,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
             keys: DisclosureKeys::new(0),
+            record_ids: None,
         };
-        store.keys = DisclosureKeys::new(store.record_key_seed().await?);
+        store.keys = DisclosureKeys::new(store.seed("record_key_seed").await?);
+        if let Db::Sqlite(pool) = &store.db {
+            let ids = RecordIds::new(store.seed(identity::SEED_NAME).await?);
+            let _guard = store.write_guard().await;
+            ids.ensure_built(pool).await?;
+            drop(_guard);
+            store.record_ids = Some(ids);
+        }
         store.ensure_rollups().await?;
         Ok(store)
     }
 
-    /// The secret seed of the record keys, made at random the first time.
-    async fn record_key_seed(&self) -> Result<u64> {
-        const NAME: &str = "record_key_seed";
+    /// A secret seed kept in `store_meta` under `name` (the record keys',
+    /// the record fingerprints'), made at random the first time.
+    async fn seed(&self, name: &'static str) -> Result<u64> {
         let read = "SELECT value FROM store_meta WHERE name = $1";
         let stored: Option<(String,)> = on_db!(&self.db, pool => {
-            sqlx::query_as(read).bind(NAME).fetch_optional(pool).await?
+            sqlx::query_as(read).bind(name).fetch_optional(pool).await?
         });
         let text = match stored {
             Some((text,)) => text,
@@ -51,14 +60,14 @@ impl Store {
                 let write = "INSERT INTO store_meta (name, value) VALUES ($1, $2) \
                              ON CONFLICT (name) DO NOTHING";
                 on_db!(&self.db, pool => {
-                    sqlx::query(write).bind(NAME).bind(&text).execute(pool).await?;
-                    sqlx::query_as::<_, (String,)>(read).bind(NAME).fetch_one(pool).await?.0
+                    sqlx::query(write).bind(name).bind(&text).execute(pool).await?;
+                    sqlx::query_as::<_, (String,)>(read).bind(name).fetch_one(pool).await?.0
                 })
             }
         };
         text.parse().map_err(|_| StoreError::Corrupt {
             column: "store_meta.value",
-            value: "record_key_seed".into(),
+            value: name.into(),
         })
     }
 

@@ -276,6 +276,8 @@ pub struct Store {
     write_lock: Arc<tokio::sync::Mutex<()>>,
     /// The store's record keys (its seed is kept in `store_meta`).
     keys: DisclosureKeys,
+    /// SQLite: how records are found by (site, record id).
+    record_ids: Option<sqlite::identity::RecordIds>,
 }
 
 /// Connections of the query pool.
@@ -483,7 +485,13 @@ impl Store {
         let _guard = self.write_guard().await;
         let stored = Stored::new(events);
         match &self.db {
-            Db::Sqlite(pool) => sqlite::apply_batch(pool, upload, events, stored).await,
+            Db::Sqlite(pool) => {
+                let ids = self
+                    .record_ids
+                    .as_ref()
+                    .expect("set when a SQLite store connects");
+                sqlite::apply_batch(pool, ids, upload, events, stored).await
+            }
             Db::Postgres(pool) => postgres::apply_batch(pool, upload, events, stored).await,
         }
     }

@@ -2,28 +2,31 @@
 //! store's write lock (taken by `Store::apply_batch`), in these steps:
 //!
 //! 1. check that the upload is open ([`check_upload_open`]);
-//! 2. try the keys sent once as new records ([`try_new`]);
-//! 3. prefetch the stored records the rest touches ([`prefetch`]): their
-//!    hashes ([`stored_hashes`]), then the full rows of those the batch
-//!    changes ([`fetch_changed`]);
-//! 4. plan the rest ([`plan_rest`]);
-//! 5. on the connection's own handle ([`write_rows`]): write the records
-//!    ([`write_records`]), append the cube rows ([`append_cube`]) and
-//!    upsert the roll-up rows ([`upsert_rollups`]);
-//! 6. extend the cube's spans over the appended rows
+//! 2. look every key the batch sends up by fingerprint ([`look_up`]):
+//!    a key sent once and not stored is appended as a new record there and
+//!    then; for stored keys, their content hashes, then the full rows of
+//!    those the batch changes ([`fetch_changed`]);
+//! 3. plan the rest ([`plan_rest`]);
+//! 4. on the connection's own handle ([`write_rows`]): write the planned
+//!    records ([`write_records`]), append the cube rows ([`append_cube`]),
+//!    upsert the roll-up rows ([`upsert_rollups`]) and merge the recent
+//!    fingerprints if there are enough ([`RecordIds::merge_if_full`]);
+//! 5. extend the cube's spans over the appended rows
 //!    ([`extend_spans`]);
-//! 7. add the counts to the upload and commit.
+//! 6. add the counts to the upload and commit.
 //!
-//! Records, cube rows and roll-up rows are written one row at a time by a
-//! statement prepared once per batch on the connection's own handle (see
-//! [`super::rows`]), inside the same sqlx transaction.
+//! Records are a heap in arrival order, found by (site, record id) through
+//! their fingerprints (see [`super::identity`]). Records, cube rows and
+//! roll-up rows are written one row at a time by a statement prepared once
+//! per batch on the connection's own handle (see [`super::rows`]), inside
+//! the same sqlx transaction.
 
-use super::rows::Statement;
+use super::identity::{RecordIds, RECORD_LOOKUP};
+use super::rows::{Param, Statement};
 use super::spans::{extend_spans, last_cube_seq};
-use crate::batch::{check_open, finish_batch, ids_by_site, Stored};
+use crate::batch::{check_open, finish_batch, Stored};
 use crate::codec::{
-    cube_columns, event_from_row, record_params, records_upsert_tail, write_day, CubeRow,
-    Placeholders, RECORD_COLUMNS,
+    cube_columns, event_from_row, record_params, write_day, CubeRow, Placeholders, RECORD_COLUMNS,
 };
 use crate::rollups;
 use crate::{Backend, Result, UploadId};
@@ -33,32 +36,31 @@ use istv_aggregate::{
 };
 use sqlx::sqlite::{LockedSqliteHandle, SqlitePool};
 use sqlx::{Sqlite, Transaction};
+use std::collections::{BTreeMap, HashMap};
 
-/// After this many keys of a batch turn out to be stored already, the rest
-/// of the batch is looked up instead of tried as new: a re-sent file then
-/// pays for a lookup, not for a failed insert and a lookup.
-const STORED_BEFORE_LOOKUP: usize = 64;
-
-/// The content hash of a stored record and whether the upload `?1` last
-/// wrote it: one point lookup of (`?2`, `?3`).
-const RECORD_HASH: &str = include_str!("../sql/sqlite/record_hash.sql");
+/// The rowid of each stored record a batch may write, by (site, record id).
+type Rids<'a> = HashMap<(&'a str, &'a str), i64, foldhash::fast::RandomState>;
 
 /// Applies a batch on SQLite (see [`crate::Store::apply_batch`]); the
 /// caller holds the write lock.
 pub(crate) async fn apply_batch(
     pool: &SqlitePool,
+    ids: &RecordIds,
     upload: &UploadId,
     events: &[Event],
     mut stored: Stored<'_>,
 ) -> Result<BatchOutcome> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     check_upload_open(&mut tx, upload).await?;
-    try_new(&mut tx, upload, events, &mut stored).await?;
-    prefetch(&mut tx, upload, events, &mut stored).await?;
+    let mut next_rid: (i64,) = sqlx::query_as("SELECT COALESCE(MAX(rid), 0) + 1 FROM records")
+        .fetch_one(&mut *tx)
+        .await?;
+    let (mut rids, changed) = look_up(&mut tx, ids, upload, &mut stored, &mut next_rid.0).await?;
+    fetch_changed(&mut tx, &changed, &mut stored).await?;
     let (new, plan) = plan_rest(events, &stored);
     let mut outcome = plan.outcome;
     outcome.accepted += new.len() as u64;
-    let appended = write_rows(&mut tx, upload, &new, &plan).await?;
+    let appended = write_rows(&mut tx, ids, upload, &new, &plan, &mut rids, next_rid.0).await?;
     if let Some((first, last)) = day_range(&new, &plan) {
         extend_spans(&mut tx, appended, first, last).await?;
     }
@@ -74,111 +76,108 @@ async fn check_upload_open(tx: &mut Transaction<'_, Sqlite>, upload: &UploadId) 
     check_open(upload, state)
 }
 
-/// Keys sent once are first tried as new records: the insert finds a
-/// stored one as a lookup would, and most keys of most uploads are new.
-/// Keys it finds stored, and keys sent more than once, go through the
-/// prefetch and the plan. Marks in `stored` the keys it inserts.
-async fn try_new(
-    tx: &mut Transaction<'_, Sqlite>,
-    upload: &UploadId,
-    events: &[Event],
-    stored: &mut Stored<'_>,
-) -> Result<()> {
-    let mut handle = tx.lock_handle().await?;
-    let mut try_new = Statement::prepare(
-        &mut handle,
-        &format!(
-            "INSERT INTO records ({}) VALUES ({}) \
-             ON CONFLICT (site_code, record_id) DO NOTHING",
-            RECORD_COLUMNS.join(", "),
-            Placeholders::new(Backend::Sqlite).list(RECORD_COLUMNS.len()),
-        ),
-    )?;
-    let mut day = String::new();
-    let mut found = 0;
-    for (e, &at) in events.iter().zip(&stored.slot) {
-        if found == STORED_BEFORE_LOOKUP {
-            break;
-        }
-        let sent = &mut stored.sents[at as usize];
-        if !sent.once {
-            continue;
-        }
-        write_day(&mut day, e.assault_date);
-        if try_new.execute_changes(&record_params(e, upload, &day))? == 1 {
-            sent.inserted = true;
-        } else {
-            found += 1;
-        }
-    }
-    Ok(())
+/// `INSERT` of a record with its rowid: the record's columns as `?1`..,
+/// the rowid last.
+fn insert_record_sql() -> String {
+    let values: Vec<String> = (1..=RECORD_COLUMNS.len())
+        .map(|i| format!("?{i}"))
+        .collect();
+    format!(
+        "INSERT INTO records (rid, {}) VALUES (?{}, {})",
+        RECORD_COLUMNS.join(", "),
+        RECORD_COLUMNS.len() + 1,
+        values.join(", "),
+    )
 }
 
-/// Prefetches the stored records the batch touches (those not inserted
-/// by [`try_new`]) into `stored`, in two steps per site: hashes of all
-/// (point lookups on the raw handle), then full rows of those the batch
-/// changes.
-async fn prefetch(
-    tx: &mut Transaction<'_, Sqlite>,
-    upload: &UploadId,
-    events: &[Event],
-    stored: &mut Stored<'_>,
-) -> Result<()> {
-    let not_inserted = events
+/// `UPDATE` of a stored record by rowid: the record's columns as `?1`..
+/// (site and record id only checked), the rowid last.
+fn update_record_sql() -> String {
+    let set: Vec<String> = RECORD_COLUMNS[2..]
         .iter()
         .enumerate()
-        .filter(|&(i, _)| !stored.inserted(i))
-        .map(|(_, e)| e);
-    let by_site = ids_by_site(not_inserted);
-    for (site, ids) in &by_site {
-        let rows = stored_hashes(tx, upload, site, ids).await?;
-        let changed = stored.hashes(site, rows);
-        if changed.is_empty() {
-            continue;
-        }
-        fetch_changed(tx, site, &changed, stored).await?;
-    }
-    Ok(())
+        .map(|(i, c)| format!("{c} = ?{}", i + 3))
+        .collect();
+    format!(
+        "UPDATE records SET {} WHERE rid = ?{} AND site_code = ?1 AND record_id = ?2",
+        set.join(", "),
+        RECORD_COLUMNS.len() + 1,
+    )
 }
 
-/// The stored (record id, content hash, written by this upload) of the
-/// site's `ids` that are stored, by point lookups on the raw handle.
-async fn stored_hashes(
+/// A record's row and its rowid, in the order of [`insert_record_sql`] and
+/// [`update_record_sql`].
+fn with_rid<'p>(row: [Param<'p>; 17], rid: i64) -> [Param<'p>; 18] {
+    std::array::from_fn(|i| if i < 17 { row[i] } else { rid.into() })
+}
+
+/// Looks up by fingerprint every key the batch sends. A key sent once and
+/// not stored is appended as a new record at once (most keys of most
+/// uploads are new, and its row is at hand) and marked inserted in
+/// `stored`; a stored key's content hash goes to `stored`. Returns the
+/// rowids of the stored keys and those of the changed ones, whose full
+/// rows the plan needs.
+async fn look_up<'a>(
     tx: &mut Transaction<'_, Sqlite>,
+    ids: &RecordIds,
     upload: &UploadId,
-    site: &str,
-    ids: &[&str],
-) -> Result<Vec<(String, i64, bool)>> {
-    let mut rows = Vec::new();
-    let mut handle = tx.lock_handle().await?;
-    let mut lookup = Statement::prepare(&mut handle, RECORD_HASH)?;
-    for id in ids {
-        let params = [upload.as_str().into(), site.into(), (*id).into()];
-        if let Some([hash, same]) = lookup.first_row(&params)? {
-            rows.push((id.to_string(), hash, same != 0));
+    stored: &mut Stored<'a>,
+    next_rid: &mut i64,
+) -> Result<(Rids<'a>, Vec<i64>)> {
+    let mut rids = Rids::default();
+    let mut hashes: BTreeMap<&'a str, Vec<(String, i64, bool)>> = BTreeMap::new();
+    {
+        let mut handle = tx.lock_handle().await?;
+        let [mut lookup, mut insert, mut add] = Statement::prepare_all(
+            &mut handle,
+            [RECORD_LOOKUP, &insert_record_sql(), RecordIds::ADD_RECENT],
+        )?;
+        let mut day = String::new();
+        for sent in stored.sents.iter_mut() {
+            let e = sent.first;
+            let (site, id) = (e.site_code.as_str(), e.record_id.as_str());
+            let fp = ids.fingerprint(site, id);
+            let params = [upload.as_str().into(), fp.into(), site.into(), id.into()];
+            if let Some([rid, hash, same]) = lookup.first_row::<3>(&params)? {
+                rids.insert((site, id), rid);
+                hashes
+                    .entry(site)
+                    .or_default()
+                    .push((id.to_owned(), hash, same != 0));
+            } else if sent.once {
+                write_day(&mut day, e.assault_date);
+                insert.execute(&with_rid(record_params(e, upload, &day), *next_rid))?;
+                add.execute(&[fp.into(), (*next_rid).into()])?;
+                *next_rid += 1;
+                sent.inserted = true;
+            }
         }
     }
-    Ok(rows)
+    let mut changed = Vec::new();
+    for (site, rows) in hashes {
+        for id in stored.hashes(site, rows) {
+            changed.push(rids[&(site, id.as_str())]);
+        }
+    }
+    Ok((rids, changed))
 }
 
-/// Reads the full stored rows of the site's records the batch changes into
+/// Reads the full stored rows of the records the batch changes into
 /// `stored`.
 async fn fetch_changed(
     tx: &mut Transaction<'_, Sqlite>,
-    site: &str,
-    changed: &[String],
+    changed: &[i64],
     stored: &mut Stored<'_>,
 ) -> Result<()> {
+    if changed.is_empty() {
+        return Ok(());
+    }
     let sql = format!(
-        "SELECT {} FROM records WHERE site_code = ?1 \
-         AND record_id IN (SELECT value FROM json_each(?2))",
+        "SELECT {} FROM records WHERE rid IN (SELECT value FROM json_each(?1))",
         RECORD_COLUMNS.join(", ")
     );
-    let rows = sqlx::query(&sql)
-        .bind(site)
-        .bind(json_strings(changed.iter().map(String::as_str)))
-        .fetch_all(&mut **tx)
-        .await?;
+    let list = serde_json::to_string(changed).expect("integers serialise");
+    let rows = sqlx::query(&sql).bind(list).fetch_all(&mut **tx).await?;
     for row in rows {
         stored.full(event_from_row(&row)?);
     }
@@ -203,38 +202,59 @@ fn plan_rest<'a>(events: &'a [Event], stored: &Stored<'_>) -> (Vec<&'a Event>, B
 }
 
 /// Writes the batch on the connection's own handle: the plan's records,
-/// the cube rows, the roll-up rows. Returns the sequence numbers of the
-/// cube rows the batch appends.
-async fn write_rows(
+/// the cube rows, the roll-up rows, then merges the recent fingerprints if
+/// due. Returns the sequence numbers of the cube rows the batch appends.
+async fn write_rows<'a>(
     tx: &mut Transaction<'_, Sqlite>,
+    ids: &RecordIds,
     upload: &UploadId,
     new: &[&Event],
-    plan: &BatchPlan<'_>,
+    plan: &BatchPlan<'a>,
+    rids: &mut Rids<'a>,
+    next_rid: i64,
 ) -> Result<(i64, i64)> {
     let mut handle = tx.lock_handle().await?;
-    write_records(&mut handle, upload, &plan.upserts)?;
+    write_records(&mut handle, ids, upload, &plan.upserts, rids, next_rid)?;
     let (appended, rollup_deltas) = append_cube(&mut handle, new, &plan.deltas)?;
     upsert_rollups(&mut handle, rollup_deltas)?;
+    ids.merge_if_full(&mut handle)?;
     Ok(appended)
 }
 
-/// Writes the plan's records, replacing stored ones.
-fn write_records(
+/// Writes the plan's records: a stored one in place, a new one appended
+/// with its fingerprint.
+fn write_records<'a>(
     handle: &mut LockedSqliteHandle<'_>,
+    ids: &RecordIds,
     upload: &UploadId,
-    upserts: &[&Event],
+    upserts: &[&'a Event],
+    rids: &mut Rids<'a>,
+    mut next_rid: i64,
 ) -> Result<()> {
-    let records_sql = format!(
-        "INSERT INTO records ({}) VALUES ({}) {}",
-        RECORD_COLUMNS.join(", "),
-        Placeholders::new(Backend::Sqlite).list(RECORD_COLUMNS.len()),
-        records_upsert_tail()
-    );
-    let mut insert = Statement::prepare(handle, &records_sql)?;
+    if upserts.is_empty() {
+        return Ok(());
+    }
+    let [mut insert, mut update, mut add] = Statement::prepare_all(
+        handle,
+        [
+            &insert_record_sql(),
+            &update_record_sql(),
+            RecordIds::ADD_RECENT,
+        ],
+    )?;
     let mut day = String::new();
     for e in upserts {
         write_day(&mut day, e.assault_date);
-        insert.execute(&record_params(e, upload, &day))?;
+        let row = record_params(e, upload, &day);
+        let key = (e.site_code.as_str(), e.record_id.as_str());
+        if let Some(&rid) = rids.get(&key) {
+            update.execute(&with_rid(row, rid))?;
+        } else {
+            insert.execute(&with_rid(row, next_rid))?;
+            add.execute(&[ids.fingerprint(key.0, key.1).into(), next_rid.into()])?;
+            rids.insert(key, next_rid);
+            next_rid += 1;
+        }
     }
     Ok(())
 }
@@ -290,34 +310,4 @@ fn day_range(new: &[&Event], plan: &BatchPlan<'_>) -> Option<(NaiveDate, NaiveDa
     let days = new.iter().map(|e| (e.assault_date, e.assault_date));
     let days = days.chain(plan.day_range());
     days.reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
-}
-
-/// Appends `s` as a JSON string.
-fn push_json_str(out: &mut String, s: &str) {
-    use std::fmt::Write as _;
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-/// A JSON array of strings.
-fn json_strings<'s>(items: impl Iterator<Item = &'s str>) -> String {
-    let mut out = String::from("[");
-    for (i, s) in items.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_json_str(&mut out, s);
-    }
-    out.push(']');
-    out
 }

@@ -4,6 +4,7 @@
 
 mod batch;
 pub(crate) mod checkpoint;
+pub(crate) mod identity;
 pub(crate) mod rows;
 pub(crate) mod spans;
 

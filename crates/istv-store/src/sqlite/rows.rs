@@ -70,7 +70,11 @@ impl<'h> Statement<'h> {
         handle: &'h mut LockedSqliteHandle<'_>,
         sql: &str,
     ) -> Result<Self, StoreError> {
-        let db = handle.as_raw_handle();
+        Self::prepare_on(handle.as_raw_handle(), sql)
+    }
+
+    /// Prepares on `db`, the raw connection of a handle locked for 'h.
+    fn prepare_on(db: NonNull<ffi::sqlite3>, sql: &str) -> Result<Self, StoreError> {
         let mut stmt = ptr::null_mut();
         let len = c_int::try_from(sql.len()).expect("statement text under 2 GiB");
         // SAFETY: the handle is locked for 'h; the SQL pointer and length
@@ -98,6 +102,23 @@ impl<'h> Statement<'h> {
         })
     }
 
+    /// Prepares several statements at once, to be used in turn on the
+    /// same locked connection: each is reset after every use, so none is
+    /// left running while another steps.
+    pub(crate) fn prepare_all<const N: usize>(
+        handle: &'h mut LockedSqliteHandle<'_>,
+        sqls: [&str; N],
+    ) -> Result<[Self; N], StoreError> {
+        let db = handle.as_raw_handle();
+        let mut out = Vec::with_capacity(N);
+        for sql in sqls {
+            out.push(Self::prepare_on(db, sql)?);
+        }
+        Ok(out
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("one statement per text")))
+    }
+
     /// Binds `params` to `?1`.. and runs the statement to completion.
     pub(crate) fn execute(&mut self, params: &[Param<'_>]) -> Result<(), StoreError> {
         match self.first_row::<0>(params)? {
@@ -107,15 +128,6 @@ impl<'h> Statement<'h> {
                 message: "a batch statement returned rows".into(),
             }),
         }
-    }
-
-    /// Binds `params` to `?1`.. and runs the statement to completion;
-    /// returns the rows it inserted, changed or deleted (for an `INSERT`
-    /// with `ON CONFLICT DO NOTHING`, 0 when the row was there).
-    pub(crate) fn execute_changes(&mut self, params: &[Param<'_>]) -> Result<u64, StoreError> {
-        self.execute(params)?;
-        // SAFETY: `db` is the live connection the statement just ran on.
-        Ok(unsafe { ffi::sqlite3_changes64(self.db.as_ptr()) } as u64)
     }
 
     /// Binds `params` to `?1`.. and returns the first `N` columns of the
@@ -235,27 +247,30 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn changes_count_the_rows_an_insert_wrote() {
+    async fn statements_prepared_together_take_turns() {
         let mut conn = with_table("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT)").await;
         let mut h = conn.lock_handle().await.unwrap();
-        let mut s = Statement::prepare(
+        let [mut insert, mut read, mut update] = Statement::prepare_all(
             &mut h,
-            "INSERT INTO t (a, b) VALUES (?1, ?2) ON CONFLICT (a) DO NOTHING",
+            [
+                "INSERT INTO t (a, b) VALUES (?1, ?2)",
+                "SELECT a, length(b) FROM t WHERE a = ?1",
+                "UPDATE t SET b = b || ?2 WHERE a = ?1",
+            ],
         )
         .unwrap();
-        let row = |a, b| [Param::Int(a), Param::Text(b)];
-        assert_eq!(s.execute_changes(&row(1, "x")).unwrap(), 1);
-        // The row is there: nothing written, and no count left over.
-        assert_eq!(s.execute_changes(&row(1, "y")).unwrap(), 0);
-        assert_eq!(s.execute_changes(&row(2, "y")).unwrap(), 1);
-        assert_eq!(s.execute_changes(&row(2, "z")).unwrap(), 0);
-        drop(s);
-        let mut read = Statement::prepare(
-            &mut h,
-            "SELECT COUNT(*) FROM t WHERE b = 'x' OR a = 2 AND b = 'y'",
-        )
-        .unwrap();
-        assert_eq!(read.first_row::<1>(&[]).unwrap(), Some([2]));
+        insert.execute(&[Param::Int(1), Param::Text("ab")]).unwrap();
+        assert_eq!(read.first_row::<2>(&[Param::Int(1)]).unwrap(), Some([1, 2]));
+        update
+            .execute(&[Param::Int(1), Param::Text("cde")])
+            .unwrap();
+        insert.execute(&[Param::Int(2), Param::Text("")]).unwrap();
+        assert_eq!(read.first_row::<2>(&[Param::Int(1)]).unwrap(), Some([1, 5]));
+        assert_eq!(read.first_row::<2>(&[Param::Int(2)]).unwrap(), Some([2, 0]));
+        assert_eq!(read.first_row::<2>(&[Param::Int(3)]).unwrap(), None);
+        // A bad statement among them fails the whole preparation.
+        drop((insert, read, update));
+        assert!(Statement::prepare_all(&mut h, ["SELECT 1", "SELECT * FROM nowhere"]).is_err());
     }
 
     #[tokio::test]

@@ -1,2 +1,0 @@
-SELECT content_hash, upload_id = ?1 FROM records
-WHERE site_code = ?2 AND record_id = ?3
