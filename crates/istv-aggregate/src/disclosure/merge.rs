@@ -13,11 +13,11 @@
 //! values only, so the shape of the map reveals no more than publishing
 //! those cells' values would.
 //!
-//! A parent is the H3 parent of the query-resolution cells, so a merged
-//! cell counts the records whose cell at the query's resolution lies in it;
-//! this can differ slightly from the same cell asked for at its own
-//! resolution (a record near an edge can fall in a neighbouring cell at a
-//! coarser resolution), and is perturbed by its own cell key.
+//! A merged cell counts the records whose cell at the query's resolution
+//! lies in it; asked for at its own resolution, the same cell also counts
+//! the records placed only that coarsely (their precision allowed no finer
+//! cell), which a map at the finer resolution counts as location unknown.
+//! Either figure is perturbed by the cell key of its own records.
 
 use super::{Disclosure, Published};
 use crate::cube::Tally;
