@@ -317,3 +317,93 @@ fn parameters_out_of_range_are_refused() {
     assert_eq!(Disclosure::new(5).threshold(), 5);
     assert_eq!(Disclosure::NONE.threshold(), 0);
 }
+
+#[test]
+fn fine_places_only_for_whole_weeks_or_months() {
+    let check = |pairs: &[(&str, &str)]| {
+        crate::Query::from_pairs(pairs.iter().copied())
+            .unwrap()
+            .check_whole_periods()
+    };
+    let ok = |pairs: &[(&str, &str)]| assert_eq!(check(pairs), Ok(()), "{pairs:?}");
+    let refused = |pairs: &[(&str, &str)], reason: &str| match check(pairs) {
+        Err(crate::QueryError::WholePeriodsOnly { reason: r, .. }) => {
+            assert!(r.contains(reason), "{pairs:?}: {r}")
+        }
+        other => panic!("{pairs:?}: {other:?}"),
+    };
+    // 2024-03-04 is a Monday, 2024-03-31 a Sunday and a month's end.
+    ok(&[("group_by", "ward")]);
+    ok(&[
+        ("group_by", "ward"),
+        ("from", "2024-03-01"),
+        ("to", "2024-03-31"),
+    ]);
+    ok(&[
+        ("group_by", "lsoa"),
+        ("from", "2024-03-04"),
+        ("to", "2024-03-17"),
+    ]);
+    ok(&[
+        ("group_by", "week,ward"),
+        ("from", "2024-03-04"),
+        ("to", "2024-03-31"),
+    ]);
+    ok(&[
+        ("group_by", "borough"),
+        ("from", "2024-03-02"),
+        ("to", "2024-03-05"),
+    ]);
+    ok(&[
+        ("group_by", "cell"),
+        ("resolution", "8"),
+        ("from", "2024-03-02"),
+    ]);
+    ok(&[("group_by", "weekday,ward"), ("month", "2024-03")]);
+    refused(
+        &[
+            ("group_by", "ward"),
+            ("from", "2024-03-01"),
+            ("to", "2024-03-30"),
+        ],
+        "or `from` the first",
+    );
+    refused(&[("group_by", "cell"), ("to", "2024-03-30")], "a Sunday");
+    refused(&[("group_by", "day"), ("lsoa", "E01000001")], "`day`");
+    refused(
+        &[
+            ("group_by", "week,ward"),
+            ("from", "2024-03-01"),
+            ("to", "2024-03-31"),
+        ],
+        "with `week`",
+    );
+    refused(
+        &[
+            ("group_by", "month"),
+            ("ward", "E05000001"),
+            ("from", "2024-03-04"),
+            ("to", "2024-03-17"),
+        ],
+        "with `month`",
+    );
+    refused(
+        &[
+            ("week", "2024-W10"),
+            ("month", "2024-03"),
+            ("group_by", "ward"),
+        ],
+        "combined",
+    );
+    let e = check(&[
+        ("group_by", "cell"),
+        ("resolution", "10"),
+        ("from", "2024-03-02"),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "cell (resolution 10) figures are published only for whole ISO weeks or whole months: \
+         `from` must be a Monday and `to` a Sunday, or `from` the first and `to` the last day of a month"
+    );
+}
