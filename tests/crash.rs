@@ -87,6 +87,8 @@ fn kill_9_loses_no_acknowledged_row_and_resending_never_double_counts() {
         &[
             "--suppress-below",
             "1",
+            "--max-perturbation",
+            "0",
             "--batch-rows",
             "2000",
             "--per-token-concurrency",
@@ -156,7 +158,11 @@ fn kill_9_loses_no_acknowledged_row_and_resending_never_double_counts() {
     assert!(acked.len() >= 20);
 
     // Restart: every acknowledged upload is there exactly once.
-    let server = Server::start(dir.path(), None, &["--suppress-below", "1"]);
+    let server = Server::start(
+        dir.path(),
+        None,
+        &["--suppress-below", "1", "--max-perturbation", "0"],
+    );
     let base = server.base.clone();
     let counts = day_counts(&base);
     for n in &acked {

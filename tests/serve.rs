@@ -158,7 +158,11 @@ fn whole_journey(database_url: Option<&str>) {
     import_boroughs(dir.path());
     let token = add_site(dir.path(), database_url, "RJ122");
     let other = add_site(dir.path(), database_url, "R1H12");
-    let server = Server::start(dir.path(), database_url, &["--suppress-below", "1"]);
+    let server = Server::start(
+        dir.path(),
+        database_url,
+        &["--suppress-below", "1", "--max-perturbation", "0"],
+    );
     let base = server.base.clone();
     assert_eq!(get(&format!("{base}/healthz")).0, 200);
     assert_eq!(get(&format!("{base}/readyz")).0, 200);
@@ -422,14 +426,53 @@ fn whole_journey(database_url: Option<&str>) {
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("records: 8;"), "{}", stdout(&o));
 
-    // With the default disclosure control, counts of 1-4 are suppressed.
+    // With the default disclosure control (cell key method, D = 3, k = 5)
+    // no count from 1 to 4 is published: a true 3 becomes 0 (absent), 5 or
+    // 6 (3 + 3 at most, 0 is 3 away, 1-4 never), a true 2 becomes 0 or 5.
     let server = Server::start(dir.path(), database_url, &[]);
-    let (_, body) = get(&format!("{}/api/v1/aggregates?group_by=month", server.base));
+    let url = format!("{}/api/v1/aggregates?group_by=month", server.base);
+    let (_, body) = get(&url);
     let v: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(
-        v["rows"][0],
-        json!({"month": "2024-01", "count": null, "suppressed": true})
-    );
+    let allowed: [(&str, &[u64]); 3] = [
+        ("2024-01", &[5, 6]),
+        ("2024-02", &[5, 6]),
+        ("2024-03", &[5]),
+    ];
+    for row in v["rows"].as_array().unwrap() {
+        let month = row["month"].as_str().unwrap();
+        let (_, ok) = allowed.iter().find(|(m, _)| *m == month).unwrap();
+        assert!(ok.contains(&row["count"].as_u64().unwrap()), "{row}");
+        assert!(row.get("suppressed").is_none(), "{row}");
+    }
+    // The same query gives the same figures.
+    assert_eq!(get(&url).1, body);
+    // Ward figures only for whole weeks or months.
+    let (status, body) = get(&format!(
+        "{}/api/v1/aggregates?group_by=ward&from=2024-01-01&to=2024-01-30",
+        server.base
+    ));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("whole ISO weeks or whole months"), "{body}");
+    let (status, _) = get(&format!(
+        "{}/api/v1/aggregates?group_by=ward&from=2024-01-01&to=2024-01-31",
+        server.base
+    ));
+    assert_eq!(status, 200);
+    // Six located records in cells of 1-4 at resolution 8: each shown cell
+    // is merged up until it is not below 5 (or reaches resolution 7), and
+    // says which cell and resolution it is.
+    let (status, body) = get(&format!("{}/api/v1/cells?resolution=8", server.base));
+    assert_eq!(status, 200);
+    let cells: Value = serde_json::from_str(&body).unwrap();
+    for f in cells["features"].as_array().unwrap() {
+        let count = f["properties"]["count"].as_u64().unwrap();
+        assert!(count >= 5, "{f}");
+        // An H3 index holds its resolution in bits 52-55.
+        let cell = u64::from_str_radix(f["properties"]["cell"].as_str().unwrap(), 16).unwrap();
+        let resolution = f["properties"]["resolution"].as_u64().unwrap();
+        assert_eq!(resolution, (cell >> 52) & 0xf);
+        assert!((7..=8).contains(&resolution), "{f}");
+    }
 }
 
 fn authed_get(base: &str, token: &str, path: &str) -> String {
@@ -484,7 +527,14 @@ fn repeats_within_one_file(database_url: Option<&str>) {
     let server = Server::start(
         dir.path(),
         database_url,
-        &["--suppress-below", "1", "--batch-rows", "2"],
+        &[
+            "--suppress-below",
+            "1",
+            "--max-perturbation",
+            "0",
+            "--batch-rows",
+            "2",
+        ],
     );
     let base = server.base.clone();
     let mut file = HEADER.to_string();
@@ -609,7 +659,15 @@ fn demo_loads_a_generated_feed() {
     let server = Server::start(
         dir.path(),
         None,
-        &["--demo", "--demo-records", "2000", "--suppress-below", "1"],
+        &[
+            "--demo",
+            "--demo-records",
+            "2000",
+            "--suppress-below",
+            "1",
+            "--max-perturbation",
+            "0",
+        ],
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let line = loop {
@@ -681,6 +739,8 @@ fn tables_left_to_the_first_points() {
             config.to_str().unwrap(),
             "--suppress-below",
             "1",
+            "--max-perturbation",
+            "0",
         ],
     );
     let mut feed = HEADER.to_string();

@@ -11,11 +11,14 @@
 //! answer most queries reading few rows. A [`Query`] (parsed from the API's
 //! parameters) gives a [`Plan`] for the store, is [`route`]d to a roll-up
 //! where one covers it, and folds the rows read into published [`Row`]s
-//! under [`Disclosure`] control. Every count carries the sum of its
-//! records' keys ([`Tally`]) for the cell key method.
+//! under [`Disclosure`] control: the cell key method, whose published
+//! value is the count plus a perturbation that a [`Ptable`] gives for the
+//! count and the cell's key. Every count carries the sum of its records'
+//! keys ([`Tally`]) for it.
 #![warn(missing_docs)]
 
 pub mod cube;
+pub mod disclosure;
 pub mod event;
 pub mod query;
 pub mod rollup;
@@ -24,11 +27,12 @@ pub use cube::{
     cell_from_int, cell_to_int, plan_batch, plan_batch_in_upload, BatchOutcome, BatchPlan,
     CellResolution, Column, Cube, CubeKey, Ledger, Tally, Value,
 };
+pub use disclosure::{Disclosure, PerturbationParams, Ptable, Published};
 pub use event::{
     content_hash, ContentHasher, DisclosureKeys, Event, GeocodeMethod, LocationStatus, RecordKey,
     RECORD_KEYS,
 };
-pub use query::{Dimension, Disclosure, Plan, Query, QueryError, Row};
+pub use query::{Dimension, Plan, Query, QueryError, Row};
 pub use rollup::{route, Grain, KeyView, Rollup, RollupDeltas, RollupSet, Route, Table, ROLLUPS};
 
 #[cfg(test)]

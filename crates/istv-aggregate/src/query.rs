@@ -3,6 +3,7 @@
 //! rows.
 
 use crate::cube::{cell_from_int, CellResolution, Column, Cube, CubeKey, Tally, Value};
+use crate::disclosure::Disclosure;
 use crate::event::LocationStatus;
 use chrono::{Datelike, NaiveDate, Weekday};
 use h3o::CellIndex;
@@ -213,6 +214,15 @@ pub enum QueryError {
         value: String,
         /// What would have been accepted.
         expected: String,
+    },
+    /// A fine place (ward, LSOA, H3 resolution 9-10) asked for over a
+    /// period that is not whole ISO weeks or whole months.
+    #[error("{level} figures are published only for whole ISO weeks or whole months: {reason}")]
+    WholePeriodsOnly {
+        /// The place detail asked for.
+        level: String,
+        /// What breaks the rule.
+        reason: String,
     },
     /// `from` after `to`.
     #[error("`from` ({from}) is after `to` ({to})")]
@@ -492,6 +502,11 @@ impl Query {
         &self.group_by
     }
 
+    /// The dimensions filtered by.
+    pub fn filtered_by(&self) -> impl Iterator<Item = Dimension> + '_ {
+        self.filters.iter().map(|(d, _)| *d)
+    }
+
     /// The first day counted, inclusive.
     pub fn from(&self) -> Option<NaiveDate> {
         self.from
@@ -563,7 +578,8 @@ impl Query {
     /// Folds a store's rows for [`Query::plan`] (values in the order of
     /// `plan.columns`, then the summed tally) into published rows: time
     /// filters applied, labels computed, counts summed per label, sorted,
-    /// disclosure control applied. Groups whose count is 0 are absent.
+    /// disclosure control applied. Groups whose count is 0, or is published
+    /// as 0, are absent.
     pub fn fold<I>(&self, rows: I, disclosure: Disclosure) -> Vec<Row>
     where
         I: IntoIterator<Item = (Vec<Value>, Tally)>,
@@ -619,17 +635,18 @@ impl Query {
                     .zip(&values)
                     .map(|(d, l)| d.sort_key(l))
                     .collect();
-                let (count, suppressed) = disclosure.apply(t.count as u64);
+                let published = disclosure.publish(t.count as u64, t.cell_key());
                 (
                     key,
                     Row {
                         values,
-                        count,
-                        suppressed,
+                        count: published.count,
+                        suppressed: published.suppressed,
                         cell_key: t.cell_key(),
                     },
                 )
             })
+            .filter(|(_, r)| r.count != Some(0))
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out.into_iter().map(|(_, r)| r).collect()
@@ -692,44 +709,11 @@ pub struct Row {
     pub values: Vec<String>,
     /// The count; `None` when suppressed.
     pub count: Option<u64>,
-    /// True when the count is small enough to risk identifying someone.
+    /// True when the count is withheld (plain suppression only; see
+    /// [`Disclosure`]).
     pub suppressed: bool,
     /// The cell key: the sum of the records' keys modulo
     /// [`crate::RECORD_KEYS`]. Never published; disclosure control uses it.
     #[serde(skip)]
     pub cell_key: u16,
-}
-
-/// Disclosure control: counts from 1 to `threshold - 1` are suppressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Disclosure {
-    /// The smallest count published; 0 or 1 publishes every count.
-    pub threshold: u64,
-}
-
-impl Disclosure {
-    /// Publishes every count (for internal use and tests, never the public
-    /// API).
-    pub const NONE: Disclosure = Disclosure { threshold: 0 };
-
-    /// Suppresses counts below `threshold`.
-    pub const fn new(threshold: u64) -> Disclosure {
-        Disclosure { threshold }
-    }
-
-    /// The published count and whether it was suppressed.
-    pub fn apply(&self, count: u64) -> (Option<u64>, bool) {
-        if count > 0 && count < self.threshold {
-            (None, true)
-        } else {
-            (Some(count), false)
-        }
-    }
-}
-
-impl Default for Disclosure {
-    /// The usual rule: 1 to 4 suppressed.
-    fn default() -> Self {
-        Disclosure { threshold: 5 }
-    }
 }

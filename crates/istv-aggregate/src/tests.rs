@@ -193,17 +193,25 @@ fn cell_dimension_uses_parents_and_unknown_for_coarse_cells() {
 }
 
 #[test]
-fn disclosure_suppresses_one_to_threshold_minus_one() {
-    let d = Disclosure::default();
-    assert_eq!(d.apply(1), (None, true));
-    assert_eq!(d.apply(4), (None, true));
-    assert_eq!(d.apply(5), (Some(5), false));
-    assert_eq!(d.apply(0), (Some(0), false));
-    assert_eq!(Disclosure::new(10).apply(9), (None, true));
-    assert_eq!(Disclosure::NONE.apply(1), (Some(1), false));
+fn plain_suppression_withholds_one_to_threshold_minus_one() {
+    let d = Disclosure::suppress_only(5);
+    let shown = |c| Published {
+        count: Some(c),
+        suppressed: false,
+    };
+    let withheld = Published {
+        count: None,
+        suppressed: true,
+    };
+    assert_eq!(d.publish(1, 0), withheld);
+    assert_eq!(d.publish(4, 77), withheld);
+    assert_eq!(d.publish(5, 0), shown(5));
+    assert_eq!(d.publish(0, 0), shown(0));
+    assert_eq!(Disclosure::suppress_only(10).publish(9, 0), withheld);
+    assert_eq!(Disclosure::NONE.publish(1, 0), shown(1));
     let mut ledger = Ledger::new();
     ledger.apply(&five());
-    let rows = q(&[("group_by", "borough")]).run(ledger.cube(), Disclosure::new(3));
+    let rows = q(&[("group_by", "borough")]).run(ledger.cube(), Disclosure::suppress_only(3));
     let cell_key = |ids: &[&str]| {
         let sum: u32 = ids.iter().map(|id| u32::from(KEYS.key("RJ1", id))).sum();
         (sum % u32::from(RECORD_KEYS)) as u16

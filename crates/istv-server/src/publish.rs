@@ -1,12 +1,13 @@
-//! The query API: counts by any grouping, as JSON, CSV or GeoJSON, with
-//! small counts suppressed.
+//! The query API: counts by any grouping, as JSON, CSV or GeoJSON, under
+//! disclosure control (the cell key method; see `istv_aggregate::disclosure`).
 
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Query as QueryString, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use istv_aggregate::{Dimension, Disclosure, Query, Row};
+use istv_aggregate::disclosure::merge_cells;
+use istv_aggregate::{Dimension, Disclosure, Published, Query, Row, Tally};
 use serde_json::{json, Map, Value};
 
 type Pairs = Result<QueryString<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
@@ -35,13 +36,22 @@ fn take(pairs: &mut Vec<(String, String)>, name: &str) -> Result<Option<String>,
     Ok(found)
 }
 
+/// A query from its parameters; fine places only for whole periods.
 fn parse(pairs: &[(String, String)]) -> Result<Query, ApiError> {
-    Query::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .map_err(|e| ApiError::BadRequest(e.to_string()))
+    let query = Query::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    query
+        .check_whole_periods()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(query)
 }
 
-fn disclosure(state: &AppState) -> Disclosure {
-    Disclosure::new(state.config().suppress_below)
+/// Analysts' disclosure control (validated when the server starts).
+fn disclosure(state: &AppState) -> Result<Disclosure, ApiError> {
+    state
+        .config()
+        .disclosure()
+        .map_err(|e| ApiError::Internal(format!("disclosure settings: {e}")))
 }
 
 fn count_fields(obj: &mut Map<String, Value>, row: &Row) {
@@ -68,7 +78,7 @@ pub(crate) async fn aggregates(
     }
     let query = parse(&pairs)?;
     let rows = state
-        .query(async { Ok(state.store().aggregate(&query, disclosure(&state)).await?) })
+        .query(async { Ok(state.store().aggregate(&query, disclosure(&state)?).await?) })
         .await?;
     let dims: Vec<&str> = query.group_by().iter().map(|d| d.name()).collect();
     if format == "csv" {
@@ -111,7 +121,10 @@ pub(crate) async fn aggregates(
 
 /// `GET /api/v1/cells?resolution=7..10&...`: H3 hexagons with counts, as a
 /// GeoJSON FeatureCollection; records without a cell at that resolution are
-/// counted in the collection's `location_unknown`.
+/// counted in the collection's `location_unknown`. A cell whose published
+/// count is below k is merged into its parent (up to resolution 7, see
+/// [`istv_aggregate::disclosure::merge_cells`]); each feature names the
+/// cell published and its resolution.
 pub(crate) async fn cells(State(state): State<AppState>, p: Pairs) -> Result<Response, ApiError> {
     let mut pairs = pairs(p)?;
     if take(&mut pairs, "group_by")?.is_some() {
@@ -121,21 +134,39 @@ pub(crate) async fn cells(State(state): State<AppState>, p: Pairs) -> Result<Res
     }
     pairs.push(("group_by".into(), "cell".into()));
     let query = parse(&pairs)?;
-    let rows = state
-        .query(async { Ok(state.store().aggregate(&query, disclosure(&state)).await?) })
+    let disclosure = disclosure(&state)?;
+    // Exact tallies: merging sums them before anything is perturbed; only
+    // what merge_cells publishes leaves this function.
+    let exact = state
+        .query(async { Ok(state.store().aggregate(&query, Disclosure::NONE).await?) })
         .await?;
-    let mut features = Vec::new();
     let mut unknown = json!({"count": 0});
-    for row in &rows {
-        let cell = &row.values[0];
-        let mut props = Map::new();
-        count_fields(&mut props, row);
-        let Ok(index) = cell.parse::<h3o::CellIndex>() else {
-            unknown = Value::Object(props);
-            continue;
+    let mut located = Vec::new();
+    for row in &exact {
+        let tally = Tally {
+            count: row.count.unwrap_or(0) as i64,
+            keysum: i64::from(row.cell_key),
         };
-        props.insert("cell".into(), Value::String(cell.clone()));
-        let mut ring: Vec<Value> = index
+        match row.values[0].parse::<h3o::CellIndex>() {
+            Ok(cell) => located.push((cell, tally)),
+            Err(_) => {
+                let published = disclosure.publish(tally.count as u64, tally.cell_key());
+                if published.count != Some(0) {
+                    let mut props = Map::new();
+                    published_fields(&mut props, published);
+                    unknown = Value::Object(props);
+                }
+            }
+        }
+    }
+    let mut features = Vec::new();
+    for cell in merge_cells(located, &disclosure) {
+        let mut props = Map::new();
+        published_fields(&mut props, cell.published);
+        props.insert("cell".into(), Value::String(cell.cell.to_string()));
+        props.insert("resolution".into(), Value::from(cell.resolution));
+        let mut ring: Vec<Value> = cell
+            .cell
             .boundary()
             .iter()
             .map(|ll| json!([round6(ll.lng()), round6(ll.lat())]))
@@ -153,6 +184,16 @@ pub(crate) async fn cells(State(state): State<AppState>, p: Pairs) -> Result<Res
         "features": features,
         "location_unknown": unknown,
     })))
+}
+
+fn published_fields(obj: &mut Map<String, Value>, p: Published) {
+    obj.insert(
+        "count".into(),
+        p.count.map(Value::from).unwrap_or(Value::Null),
+    );
+    if p.suppressed {
+        obj.insert("suppressed".into(), Value::Bool(true));
+    }
 }
 
 /// `GET /api/v1/areas?level=borough|ward|lsoa&...`: every area of the level
@@ -181,7 +222,7 @@ pub(crate) async fn areas(State(state): State<AppState>, p: Pairs) -> Result<Res
     pairs.push(("group_by".into(), dimension.name().into()));
     let query = parse(&pairs)?;
     let rows = state
-        .query(async { Ok(state.store().aggregate(&query, disclosure(&state)).await?) })
+        .query(async { Ok(state.store().aggregate(&query, disclosure(&state)?).await?) })
         .await?;
     let mut counts: std::collections::HashMap<&str, &Row> =
         rows.iter().map(|r| (r.values[0].as_str(), r)).collect();

@@ -5,6 +5,8 @@ use crate::metrics::Metrics;
 use crate::sink::{StoreSink, WRITER_QUEUE};
 use axum::extract::State;
 use axum::http::StatusCode;
+use istv_aggregate::disclosure::PtableError;
+use istv_aggregate::{Disclosure, PerturbationParams};
 use istv_geo::Geocoder;
 use istv_pipeline::Writer;
 use istv_store::Store;
@@ -20,8 +22,13 @@ pub struct ServerConfig {
     pub max_body_bytes: u64,
     /// Uploads one token may run at once; more get 429.
     pub per_token_concurrency: usize,
-    /// Counts from 1 to this minus one are published as suppressed.
+    /// `k` of disclosure control: no published value from 1 to k-1.
     pub suppress_below: u64,
+    /// `D`: the largest perturbation of a published count; 0 turns
+    /// perturbation off (plain suppression, for trusted use only).
+    pub max_perturbation: u32,
+    /// `V`: the variance of the perturbation.
+    pub perturbation_variance: f64,
     /// Rows per store transaction.
     pub batch_rows: usize,
     /// Queries run at once; more wait in line.
@@ -45,6 +52,8 @@ impl Default for ServerConfig {
             max_body_bytes: 512 << 20,
             per_token_concurrency: 2,
             suppress_below: 5,
+            max_perturbation: 3,
+            perturbation_variance: 1.0,
             // Into a 3M-record store, 50k-row batches ingested 2.1-2.9 times
             // as fast as 10k (each random page a batch dirties is written
             // once per commit); the peak memory of two uploads rose 65 MB.
@@ -55,6 +64,18 @@ impl Default for ServerConfig {
             header_read_timeout: std::time::Duration::from_secs(10),
             max_connections: 1024,
         }
+    }
+}
+
+impl ServerConfig {
+    /// The disclosure control of analysts' answers, from `suppress_below`,
+    /// `max_perturbation` and `perturbation_variance`.
+    pub fn disclosure(&self) -> Result<Disclosure, PtableError> {
+        Disclosure::from_params(PerturbationParams {
+            max_perturbation: self.max_perturbation,
+            variance: self.perturbation_variance,
+            threshold: u32::try_from(self.suppress_below).unwrap_or(u32::MAX),
+        })
     }
 }
 

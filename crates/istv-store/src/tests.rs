@@ -220,9 +220,29 @@ async fn hand_counted_groups(store: Store) {
     assert!(rows(&store, &[("assault_method", "firearm")])
         .await
         .is_empty());
-    // Disclosure control: Lambeth's 2 is suppressed, Southwark's 3 is not.
+    // The cell key method: each count plus the table's perturbation for
+    // its (hand-counted) count and (recomputed) cell key; a 0 is absent.
+    let perturbed = Disclosure::new(3);
+    let table = perturbed.table().unwrap();
+    let want: Vec<(String, u64)> = [
+        (LAMBETH, table.publish(2, cell_key(&["c", "e"]))),
+        (SOUTHWARK, table.publish(3, cell_key(&["a", "b", "d"]))),
+    ]
+    .into_iter()
+    .filter(|(_, c)| *c > 0)
+    .map(|(b, c)| (b.to_string(), c))
+    .collect();
+    let got: Vec<(String, u64)> = store
+        .aggregate(&q(&[("group_by", "borough")]), perturbed)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.values[0].clone(), r.count.unwrap()))
+        .collect();
+    assert_eq!(got, want);
+    // Plain suppression: Lambeth's 2 is suppressed, Southwark's 3 is not.
     let published = store
-        .aggregate(&q(&[("group_by", "borough")]), Disclosure::new(3))
+        .aggregate(&q(&[("group_by", "borough")]), Disclosure::suppress_only(3))
         .await
         .unwrap();
     assert_eq!(

@@ -23,6 +23,10 @@ pub struct FileConfig {
     pub per_token_concurrency: Option<usize>,
     /// See `istv serve --suppress-below`.
     pub suppress_below: Option<u64>,
+    /// See `istv serve --max-perturbation`.
+    pub max_perturbation: Option<u32>,
+    /// See `istv serve --perturbation-variance`.
+    pub perturbation_variance: Option<f64>,
     /// See `istv serve --batch-rows`.
     pub batch_rows: Option<usize>,
     /// See `istv serve --query-concurrency`.

@@ -19,9 +19,18 @@ pub struct Args {
     /// Uploads one site's token may run at once; more get HTTP 429 [default: 2].
     #[arg(long, env = "ISTV_PER_TOKEN_CONCURRENCY")]
     per_token_concurrency: Option<usize>,
-    /// Published counts from 1 to this minus one are suppressed [default: 5].
+    /// k of disclosure control: no published count from 1 to this minus
+    /// one [default: 5].
     #[arg(long, env = "ISTV_SUPPRESS_BELOW")]
     suppress_below: Option<u64>,
+    /// D: the largest perturbation of a published count (cell key method);
+    /// 0 turns perturbation off, leaving plain suppression, for trusted use
+    /// only [default: 3].
+    #[arg(long, env = "ISTV_MAX_PERTURBATION")]
+    max_perturbation: Option<u32>,
+    /// V: the variance of the perturbation [default: 1].
+    #[arg(long, env = "ISTV_PERTURBATION_VARIANCE")]
+    perturbation_variance: Option<f64>,
     /// Rows per store transaction [default: 50000].
     #[arg(long, env = "ISTV_BATCH_ROWS")]
     batch_rows: Option<usize>,
@@ -101,6 +110,14 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
             .suppress_below
             .or(file.suppress_below)
             .unwrap_or(defaults.suppress_below),
+        max_perturbation: args
+            .max_perturbation
+            .or(file.max_perturbation)
+            .unwrap_or(defaults.max_perturbation),
+        perturbation_variance: args
+            .perturbation_variance
+            .or(file.perturbation_variance)
+            .unwrap_or(defaults.perturbation_variance),
         batch_rows: args
             .batch_rows
             .or(file.batch_rows)
@@ -132,6 +149,10 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
             .unwrap_or(defaults.max_connections)
             .max(1),
     };
+    // Bad disclosure parameters stop the start, not a later query.
+    config
+        .disclosure()
+        .context("invalid disclosure control settings")?;
     let listen = args
         .listen
         .clone()
