@@ -1073,4 +1073,5 @@ async fn cube_migration_keeps_counts_on_postgres() {
     tx.rollback().await.unwrap();
 }
 
+mod accounts;
 mod rollups;
