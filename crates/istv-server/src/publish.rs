@@ -1,6 +1,7 @@
 //! The query API: counts by any grouping, as JSON, CSV or GeoJSON, with
 //! small counts suppressed.
 
+use crate::auth::{scoped, Caller};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Query as QueryString, State};
@@ -57,6 +58,7 @@ fn count_fields(obj: &mut Map<String, Value>, row: &Row) {
 /// `GET /api/v1/aggregates?group_by=..&from=..&to=..&<dimension>=..&format=json|csv`.
 pub(crate) async fn aggregates(
     State(state): State<AppState>,
+    caller: Caller,
     p: Pairs,
 ) -> Result<Response, ApiError> {
     let mut pairs = pairs(p)?;
@@ -66,7 +68,7 @@ pub(crate) async fn aggregates(
             "invalid value `{format}` for `format`: expected json or csv"
         )));
     }
-    let query = parse(&pairs)?;
+    let query = scoped(&state, &caller, parse(&pairs)?)?;
     let rows = state
         .query(async { Ok(state.store().aggregate(&query, disclosure(&state)).await?) })
         .await?;
@@ -112,7 +114,11 @@ pub(crate) async fn aggregates(
 /// `GET /api/v1/cells?resolution=7..10&...`: H3 hexagons with counts, as a
 /// GeoJSON FeatureCollection; records without a cell at that resolution are
 /// counted in the collection's `location_unknown`.
-pub(crate) async fn cells(State(state): State<AppState>, p: Pairs) -> Result<Response, ApiError> {
+pub(crate) async fn cells(
+    State(state): State<AppState>,
+    caller: Caller,
+    p: Pairs,
+) -> Result<Response, ApiError> {
     let mut pairs = pairs(p)?;
     if take(&mut pairs, "group_by")?.is_some() {
         return Err(ApiError::BadRequest(
@@ -120,7 +126,7 @@ pub(crate) async fn cells(State(state): State<AppState>, p: Pairs) -> Result<Res
         ));
     }
     pairs.push(("group_by".into(), "cell".into()));
-    let query = parse(&pairs)?;
+    let query = scoped(&state, &caller, parse(&pairs)?)?;
     let rows = state
         .query(async { Ok(state.store().aggregate(&query, disclosure(&state)).await?) })
         .await?;
@@ -158,7 +164,11 @@ pub(crate) async fn cells(State(state): State<AppState>, p: Pairs) -> Result<Res
 /// `GET /api/v1/areas?level=borough|ward|lsoa&...`: every area of the level
 /// with its count (0 where none), as GeoJSON; records without an area of
 /// that level are counted in `location_unknown`.
-pub(crate) async fn areas(State(state): State<AppState>, p: Pairs) -> Result<Response, ApiError> {
+pub(crate) async fn areas(
+    State(state): State<AppState>,
+    caller: Caller,
+    p: Pairs,
+) -> Result<Response, ApiError> {
     let mut pairs = pairs(p)?;
     let level = take(&mut pairs, "level")?.ok_or_else(|| {
         ApiError::BadRequest("missing `level`: expected borough, ward or lsoa".into())
@@ -179,7 +189,13 @@ pub(crate) async fn areas(State(state): State<AppState>, p: Pairs) -> Result<Res
         ));
     }
     pairs.push(("group_by".into(), dimension.name().into()));
-    let query = parse(&pairs)?;
+    let query = scoped(&state, &caller, parse(&pairs)?)?;
+    // Within a borough scope the query counts only the scope's boroughs:
+    // areas outside it are not listed (with a 0 that is not theirs).
+    let in_scope = caller
+        .borough_limited()
+        .then(|| query.filter_labels(Dimension::Borough))
+        .flatten();
     let rows = state
         .query(async { Ok(state.store().aggregate(&query, disclosure(&state)).await?) })
         .await?;
@@ -194,6 +210,16 @@ pub(crate) async fn areas(State(state): State<AppState>, p: Pairs) -> Result<Res
     let mut features = Vec::new();
     let layer = state.geocoder().areas(geo_level);
     for area in layer.map(|l| l.areas()).unwrap_or(&[]) {
+        if let Some(boroughs) = &in_scope {
+            let listed = match dimension {
+                Dimension::Borough => boroughs.iter().any(|b| **b == *area.code),
+                // A ward or LSOA is listed when records of the scope are in it.
+                _ => counts.contains_key(area.code.as_ref()),
+            };
+            if !listed {
+                continue;
+            }
+        }
         let mut props = Map::new();
         props.insert("code".into(), Value::String(area.code.to_string()));
         props.insert("name".into(), Value::String(area.name.to_string()));
