@@ -241,7 +241,8 @@ pub(super) async fn sessions(store: Store) {
     assert!(!live.csrf_matches(&s.id));
     assert!(store.session(&s.csrf, now, idle).await.unwrap().is_none());
     // Used 20 minutes later, the idle expiry moves on: 40 minutes after the
-    // start it is still live, 31 minutes after the last use it is not.
+    // start it is still live (another use), 31 minutes after that one it is
+    // not, whether or not that use's own move was written yet.
     let t20 = now + TimeDelta::minutes(20);
     assert!(store.session(&s.id, t20, idle).await.unwrap().is_some());
     let mut moved = false;
@@ -259,7 +260,7 @@ pub(super) async fn sessions(store: Store) {
     }
     assert!(moved, "idle expiry not moved on");
     assert!(store
-        .session(&s.id, t20 + TimeDelta::minutes(31), idle)
+        .session(&s.id, now + TimeDelta::minutes(71), idle)
         .await
         .unwrap()
         .is_none());
