@@ -135,6 +135,70 @@ pub struct Server {
     child: std::process::Child,
     /// Everything the server wrote to stderr so far is also kept here.
     pub log: std::sync::Arc<std::sync::Mutex<String>>,
+    /// The API token of the test analyst (all of London, full detail).
+    pub token: String,
+}
+
+/// The scrape token the test servers take for `/metrics`.
+pub const METRICS_TOKEN: &str = "test-scrape-token";
+
+/// The test analyst's token of each running server, by base URL.
+static TOKENS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// `istv` with the store of `data_dir` or `database_url`.
+pub fn istv_on(data_dir: &Path, database_url: Option<&str>) -> Command {
+    let mut cmd = istv(data_dir);
+    if let Some(url) = database_url {
+        cmd.args(["--database-url", url]);
+    }
+    cmd
+}
+
+/// Runs `istv ARGS` on the store; must succeed. Its stdout.
+pub fn istv_ok(data_dir: &Path, database_url: Option<&str>, args: &[&str]) -> String {
+    let o = istv_on(data_dir, database_url).args(args).output().unwrap();
+    assert!(o.status.success(), "istv {args:?}: {}", stderr(&o));
+    stdout(&o)
+}
+
+/// Makes the test organisation and analyst (all of London, full detail) if
+/// missing, and a new API token for it.
+pub fn test_analyst(data_dir: &Path, database_url: Option<&str>) -> String {
+    let orgs = istv_ok(data_dir, database_url, &["orgs", "list"]);
+    if !orgs.lines().any(|l| l.starts_with("TEST\t")) {
+        istv_ok(
+            data_dir,
+            database_url,
+            &["orgs", "add", "TEST", "--name", "Test organisation"],
+        );
+        istv_ok(
+            data_dir,
+            database_url,
+            &[
+                "users",
+                "add",
+                "test-analyst",
+                "--org",
+                "TEST",
+                "--role",
+                "analyst",
+            ],
+        );
+    }
+    let name = format!(
+        "t{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    istv_ok(
+        data_dir,
+        database_url,
+        &["users", "token", "test-analyst", "--name", &name],
+    )
+    .trim()
+    .to_string()
 }
 
 impl Server {
@@ -145,10 +209,14 @@ impl Server {
         if let Some(url) = database_url {
             cmd.args(["--database-url", url]);
         }
+        let token = test_analyst(data_dir, database_url);
         let mut child = cmd
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "info,sqlx=error")
+            .env("ISTV_METRICS_TOKEN", METRICS_TOKEN)
+            // The journeys query more than a person would.
+            .env("ISTV_QUERY_RATE_PER_MINUTE", "100000")
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -188,7 +256,16 @@ impl Server {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        Server { base, child, log }
+        TOKENS
+            .lock()
+            .unwrap()
+            .push((format!("{base}/"), token.clone()));
+        Server {
+            base,
+            child,
+            log,
+            token,
+        }
     }
 
     /// Sends SIGKILL and waits.
@@ -220,9 +297,29 @@ pub fn http() -> ureq::Agent {
         .into()
 }
 
-/// GET `url`: (status, body).
+/// GET `url` as a test server's analyst (its `/metrics` with the scrape
+/// token): (status, body).
 pub fn get(url: &str) -> (u16, String) {
-    let mut r = http().get(url).call().expect("request");
+    let token = if url.contains("/metrics") {
+        Some(METRICS_TOKEN.to_string())
+    } else {
+        TOKENS
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(base, _)| url.starts_with(base.as_str()))
+            .map(|(_, t)| t.clone())
+    };
+    get_with(url, token.as_deref())
+}
+
+/// GET `url` with this bearer token, or none: (status, body).
+pub fn get_with(url: &str, token: Option<&str>) -> (u16, String) {
+    let mut req = http().get(url);
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    let mut r = req.call().expect("request");
     let status = r.status().as_u16();
     (status, r.body_mut().read_to_string().unwrap_or_default())
 }

@@ -497,6 +497,41 @@ impl Query {
         self
     }
 
+    /// The dimensions filtered on, in dimension order.
+    pub fn filtered(&self) -> impl Iterator<Item = Dimension> + '_ {
+        self.filters.iter().map(|(d, _)| *d)
+    }
+
+    /// The labels of one dimension's filter values (`unknown` for an
+    /// unknown place, time values as given), or `None` when the query does
+    /// not filter on it.
+    pub fn filter_labels(&self, d: Dimension) -> Option<Vec<String>> {
+        let (_, values) = self.filters.iter().find(|(f, _)| *f == d)?;
+        Some(
+            values
+                .iter()
+                .map(|v| match v {
+                    FilterValue::Stored(v) => d.label(v),
+                    FilterValue::Time(label, ..) => label.clone(),
+                })
+                .collect(),
+        )
+    }
+
+    /// Adds a filter on `d` (values as in the query string), for a
+    /// dimension the query does not filter on yet; an existing filter on
+    /// `d` is replaced.
+    pub fn with_filter(mut self, d: Dimension, values: &[&str]) -> Result<Query, QueryError> {
+        let mut set = BTreeSet::new();
+        for v in values {
+            set.insert(self.parse_filter_value(d, v)?);
+        }
+        self.filters.retain(|(f, _)| *f != d);
+        self.filters.push((d, set));
+        self.filters.sort_by_key(|(d, _)| *d);
+        Ok(self)
+    }
+
     /// The dimensions grouped by, in order.
     pub fn group_by(&self) -> &[Dimension] {
         &self.group_by

@@ -4,6 +4,7 @@
 //! more is closed as soon as it is accepted. (hyper's own header timer starts
 //! at the first byte, so a connection that sends nothing is timed here.)
 
+use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tower::ServiceExt;
 
 /// Limits of the connection loop.
 #[derive(Debug, Clone, Copy)]
@@ -59,7 +61,13 @@ pub(crate) async fn serve(
             drop(stream);
             continue;
         };
-        let service = TowerToHyperService::new(router.clone());
+        // The client's address, for the sign-in throttle.
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            },
+        ));
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let wait = limits.header_read_timeout;

@@ -15,6 +15,10 @@ pub enum ApiError {
     /// 401: no or unknown token.
     #[error("{0}")]
     Unauthorized(String),
+    /// 403: authenticated, but the role, scope or profile does not allow
+    /// it, or a cookie request lacks its CSRF token.
+    #[error("{0}")]
+    Forbidden(String),
     /// 404.
     #[error("{0}")]
     NotFound(String),
@@ -30,6 +34,15 @@ pub enum ApiError {
     /// 429: too many uploads at once for this token.
     #[error("{0}")]
     TooMany(String),
+    /// 429 with `Retry-After`: too many failed sign-ins, or queries past
+    /// the caller's rate.
+    #[error("{message}")]
+    RateLimited {
+        /// What was exceeded.
+        message: String,
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// 503: shutting down or not ready.
     #[error("{0}")]
     Unavailable(String),
@@ -50,11 +63,12 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooMany(_) | ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -64,6 +78,12 @@ impl ApiError {
 impl From<istv_store::StoreError> for ApiError {
     fn from(e: istv_store::StoreError) -> Self {
         ApiError::Internal(format!("store failure: {e}"))
+    }
+}
+
+impl From<istv_access::Denied> for ApiError {
+    fn from(e: istv_access::Denied) -> Self {
+        ApiError::Forbidden(e.to_string())
     }
 }
 
@@ -93,6 +113,14 @@ impl IntoResponse for ApiError {
         if let ApiError::Busy(_) = self {
             let retry = [(axum::http::header::RETRY_AFTER, RETRY_AFTER_SECONDS)];
             return (self.status(), retry, axum::Json(body)).into_response();
+        }
+        if let ApiError::RateLimited { retry_after, .. } = self {
+            let retry = [(axum::http::header::RETRY_AFTER, retry_after.to_string())];
+            return (self.status(), retry, axum::Json(body)).into_response();
+        }
+        if let ApiError::Unauthorized(_) = self {
+            let challenge = [(axum::http::header::WWW_AUTHENTICATE, "Bearer")];
+            return (self.status(), challenge, axum::Json(body)).into_response();
         }
         (self.status(), axum::Json(body)).into_response()
     }

@@ -5,6 +5,7 @@
 //! is sent only after the last batch and the receipt itself are committed,
 //! so an acknowledged upload survives a crash.
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::sink::StoreUpload;
 use crate::state::AppState;
@@ -23,30 +24,6 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
 use tracing::Instrument;
-
-fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
-    let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
-        ApiError::Unauthorized("missing Authorization: Bearer <site token>".into())
-    })?;
-    value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            ApiError::Unauthorized("the Authorization header must be Bearer <site token>".into())
-        })
-}
-
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
-    let token = bearer(headers)?;
-    state
-        .store()
-        .authenticate(token)
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized("unknown or revoked token".into()))
-}
 
 fn format_of(headers: &HeaderMap) -> Result<Option<Format>, ApiError> {
     if let Some(enc) = headers.get(header::CONTENT_ENCODING) {
@@ -94,9 +71,18 @@ impl Read for BodyReader {
     }
 }
 
+/// `?site=` of an upload: which of an uploader's sites it is for.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UploadParams {
+    site: Option<String>,
+}
+
 /// `POST /api/v1/uploads`.
 pub(crate) async fn upload(
     State(state): State<AppState>,
+    caller: Caller,
+    params: Result<Query<UploadParams>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Receipt>, ApiError> {
@@ -106,7 +92,8 @@ pub(crate) async fn upload(
             "the service is shutting down; send the file again shortly".into(),
         ));
     }
-    let site = authenticate(&state, &headers).await?;
+    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let site = istv_access::may_upload(&caller.principal, params.site.as_deref())?;
     let format = format_of(&headers)?;
     let max = state.config().max_body_bytes;
     if let Some(len) = headers
@@ -292,19 +279,34 @@ fn parse_id(id: &str) -> Result<UploadId, ApiError> {
     UploadId::parse(id).ok_or_else(|| ApiError::NotFound(format!("no upload {id:?}")))
 }
 
+/// An upload the caller may read: 403 for a role without receipts, 404
+/// for another site's (so its ids are not confirmed) or an unknown id.
+async fn own_upload(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<istv_store::Upload, ApiError> {
+    istv_access::may_read_receipt(&caller.principal, "")?;
+    let not_found = || ApiError::NotFound(format!("no upload {id:?} of your sites"));
+    let upload = state
+        .store()
+        .upload(&parse_id(id)?)
+        .await?
+        .ok_or_else(not_found)?;
+    if istv_access::may_read_receipt(&caller.principal, &upload.site_code)? {
+        Ok(upload)
+    } else {
+        Err(not_found())
+    }
+}
+
 /// `GET /api/v1/uploads/{id}`: the receipt again, for the site that sent it.
 pub(crate) async fn receipt(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let site = authenticate(&state, &headers).await?;
-    let upload = state
-        .store()
-        .upload(&parse_id(&id)?)
-        .await?
-        .filter(|u| u.site_code == site)
-        .ok_or_else(|| ApiError::NotFound(format!("no upload {id:?} for site {site}")))?;
+    let upload = own_upload(&state, &caller, &id).await?;
     match upload.receipt {
         Some(r) => Ok(Json(r)),
         None => Err(ApiError::NotFound(format!(
@@ -330,19 +332,13 @@ fn default_limit() -> u64 {
 /// `GET /api/v1/uploads/{id}/errors?offset=&limit=`: every row error.
 pub(crate) async fn errors(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
     page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(page) = page.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let site = authenticate(&state, &headers).await?;
-    let upload_id = parse_id(&id)?;
-    let upload = state
-        .store()
-        .upload(&upload_id)
-        .await?
-        .filter(|u| u.site_code == site)
-        .ok_or_else(|| ApiError::NotFound(format!("no upload {id:?} for site {site}")))?;
+    let upload = own_upload(&state, &caller, &id).await?;
+    let upload_id = upload.id.clone();
     let limit = page.limit.clamp(1, 100_000);
     let rows = state
         .store()

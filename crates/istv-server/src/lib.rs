@@ -4,6 +4,7 @@
 //! crate moves bytes between them, the network and the store.
 #![warn(missing_docs)]
 
+mod auth;
 mod edge;
 mod error;
 mod ingest;
@@ -11,7 +12,9 @@ pub mod metrics;
 mod publish;
 mod sink;
 mod state;
+mod throttle;
 
+pub use auth::{CSRF_HEADER, SESSION_COOKIE};
 pub use error::ApiError;
 pub use istv_pipeline::{Receipt, RECEIPT_ERROR_CAP};
 pub use state::{AppState, ServerConfig};
@@ -21,24 +24,70 @@ use axum::Router;
 use std::future::Future;
 use std::net::SocketAddr;
 
-/// Every route.
+/// Every route. Each needs a credential except `/healthz` and `/readyz`;
+/// `/metrics` is left out when it has a listener of its own.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new()
+        .route(
+            "/api/v1/session",
+            post(auth::sign_in).delete(auth::sign_out),
+        )
+        .route("/api/v1/me", get(auth::me))
         .route("/api/v1/uploads", post(ingest::upload))
         .route("/api/v1/uploads/{id}", get(ingest::receipt))
         .route("/api/v1/uploads/{id}/errors", get(ingest::errors))
         .route("/api/v1/aggregates", get(publish::aggregates))
         .route("/api/v1/cells", get(publish::cells))
         .route("/api/v1/areas", get(publish::areas))
-        .route("/metrics", get(metrics::export))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(state::ready))
+        .route("/readyz", get(state::ready));
+    if !state.config().metrics_separate {
+        router = router.route("/metrics", get(guarded_metrics));
+    }
+    router
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
         ))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
+}
+
+/// `/metrics` on the main address: the scrape token or an admin.
+async fn guarded_metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (mut parts, _) = req.into_parts();
+    match auth::metrics_allowed(&state, &mut parts).await {
+        Ok(()) => metrics::export(axum::extract::State(state)).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The metrics listener's routes: `/metrics` without a credential, for an
+/// address only the scraper reaches.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::export))
+        .with_state(state)
+}
+
+/// Serves [`metrics_router`] on its own listener until `shutdown`.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr: SocketAddr = listener.local_addr()?;
+    tracing::info!(%addr, "metrics listening");
+    let config = state.config();
+    let limits = edge::EdgeLimits {
+        header_read_timeout: config.header_read_timeout,
+        max_connections: config.max_connections,
+    };
+    edge::serve(listener, metrics_router(state), limits, shutdown).await
 }
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish.

@@ -1,6 +1,7 @@
 //! The query API: counts by any grouping, as JSON, CSV or GeoJSON, under
 //! disclosure control (the cell key method; see `istv_aggregate::disclosure`).
 
+use crate::auth::{scoped, Caller};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Query as QueryString, State};
@@ -67,6 +68,7 @@ fn count_fields(obj: &mut Map<String, Value>, row: &Row) {
 /// `GET /api/v1/aggregates?group_by=..&from=..&to=..&<dimension>=..&format=json|csv`.
 pub(crate) async fn aggregates(
     State(state): State<AppState>,
+    caller: Caller,
     p: Pairs,
 ) -> Result<Response, ApiError> {
     let mut pairs = pairs(p)?;
@@ -76,7 +78,7 @@ pub(crate) async fn aggregates(
             "invalid value `{format}` for `format`: expected json or csv"
         )));
     }
-    let query = parse(&pairs)?;
+    let query = scoped(&state, &caller, parse(&pairs)?)?;
     let rows = state
         .query(async { Ok(state.store().aggregate(&query, disclosure(&state)?).await?) })
         .await?;
@@ -125,7 +127,11 @@ pub(crate) async fn aggregates(
 /// count is below k is merged into its parent (up to resolution 7, see
 /// [`istv_aggregate::disclosure::merge_cells`]); each feature names the
 /// cell published and its resolution.
-pub(crate) async fn cells(State(state): State<AppState>, p: Pairs) -> Result<Response, ApiError> {
+pub(crate) async fn cells(
+    State(state): State<AppState>,
+    caller: Caller,
+    p: Pairs,
+) -> Result<Response, ApiError> {
     let mut pairs = pairs(p)?;
     if take(&mut pairs, "group_by")?.is_some() {
         return Err(ApiError::BadRequest(
@@ -133,7 +139,7 @@ pub(crate) async fn cells(State(state): State<AppState>, p: Pairs) -> Result<Res
         ));
     }
     pairs.push(("group_by".into(), "cell".into()));
-    let query = parse(&pairs)?;
+    let query = scoped(&state, &caller, parse(&pairs)?)?;
     let disclosure = disclosure(&state)?;
     // Exact tallies: merging sums them before anything is perturbed; only
     // what merge_cells publishes leaves this function.
@@ -199,7 +205,11 @@ fn published_fields(obj: &mut Map<String, Value>, p: Published) {
 /// `GET /api/v1/areas?level=borough|ward|lsoa&...`: every area of the level
 /// with its count (0 where none), as GeoJSON; records without an area of
 /// that level are counted in `location_unknown`.
-pub(crate) async fn areas(State(state): State<AppState>, p: Pairs) -> Result<Response, ApiError> {
+pub(crate) async fn areas(
+    State(state): State<AppState>,
+    caller: Caller,
+    p: Pairs,
+) -> Result<Response, ApiError> {
     let mut pairs = pairs(p)?;
     let level = take(&mut pairs, "level")?.ok_or_else(|| {
         ApiError::BadRequest("missing `level`: expected borough, ward or lsoa".into())
@@ -220,7 +230,13 @@ pub(crate) async fn areas(State(state): State<AppState>, p: Pairs) -> Result<Res
         ));
     }
     pairs.push(("group_by".into(), dimension.name().into()));
-    let query = parse(&pairs)?;
+    let query = scoped(&state, &caller, parse(&pairs)?)?;
+    // Within a borough scope the query counts only the scope's boroughs:
+    // areas outside it are not listed (with a 0 that is not theirs).
+    let in_scope = caller
+        .borough_limited()
+        .then(|| query.filter_labels(Dimension::Borough))
+        .flatten();
     let rows = state
         .query(async { Ok(state.store().aggregate(&query, disclosure(&state)?).await?) })
         .await?;
@@ -235,6 +251,16 @@ pub(crate) async fn areas(State(state): State<AppState>, p: Pairs) -> Result<Res
     let mut features = Vec::new();
     let layer = state.geocoder().areas(geo_level);
     for area in layer.map(|l| l.areas()).unwrap_or(&[]) {
+        if let Some(boroughs) = &in_scope {
+            let listed = match dimension {
+                Dimension::Borough => boroughs.iter().any(|b| **b == *area.code),
+                // A ward or LSOA is listed when records of the scope are in it.
+                _ => counts.contains_key(area.code.as_ref()),
+            };
+            if !listed {
+                continue;
+            }
+        }
         let mut props = Map::new();
         props.insert("code".into(), Value::String(area.code.to_string()));
         props.insert("name".into(), Value::String(area.name.to_string()));

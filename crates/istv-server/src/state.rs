@@ -3,6 +3,7 @@
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::sink::{StoreSink, WRITER_QUEUE};
+use crate::throttle::{RateLimit, Throttle};
 use axum::extract::State;
 use axum::http::StatusCode;
 use istv_aggregate::disclosure::PtableError;
@@ -44,6 +45,24 @@ pub struct ServerConfig {
     pub header_read_timeout: std::time::Duration,
     /// Connections open at once; one more is closed when accepted.
     pub max_connections: usize,
+    /// A session ends after this long without a request.
+    pub session_idle: std::time::Duration,
+    /// A session ends this long after sign-in, however used.
+    pub session_absolute: std::time::Duration,
+    /// Marks the session cookie `Secure` (set it when served over TLS).
+    pub secure_cookies: bool,
+    /// Failed sign-ins per user name, and per client address, before it is
+    /// refused for the rest of `sign_in_window`.
+    pub sign_in_max_failures: u32,
+    /// The window of `sign_in_max_failures`, from the first failure.
+    pub sign_in_window: std::time::Duration,
+    /// Queries each user may make a minute (a bucket refilled evenly).
+    pub query_rate_per_minute: u32,
+    /// The bearer token a Prometheus scrape may send for `/metrics`.
+    pub metrics_token: Option<String>,
+    /// True when `/metrics` is served on a listener of its own
+    /// ([`crate::serve_metrics`]) and not on the main one.
+    pub metrics_separate: bool,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +82,14 @@ impl Default for ServerConfig {
             query_timeout: std::time::Duration::from_secs(10),
             header_read_timeout: std::time::Duration::from_secs(10),
             max_connections: 1024,
+            session_idle: std::time::Duration::from_secs(30 * 60),
+            session_absolute: std::time::Duration::from_secs(12 * 3600),
+            secure_cookies: false,
+            sign_in_max_failures: 5,
+            sign_in_window: std::time::Duration::from_secs(15 * 60),
+            query_rate_per_minute: 120,
+            metrics_token: None,
+            metrics_separate: false,
         }
     }
 }
@@ -94,6 +121,12 @@ struct Inner {
     queries: Semaphore,
     /// Queries waiting for a turn.
     waiting: AtomicUsize,
+    /// Failed sign-ins per user name and per client address.
+    sign_in: Throttle,
+    /// Queries per user.
+    query_rate: RateLimit,
+    /// A hash to verify unknown users' passwords against (made once).
+    decoy: tokio::sync::OnceCell<String>,
 }
 
 /// Shared state: the store, the geocoder, metrics and settings.
@@ -123,6 +156,9 @@ impl AppState {
             slots: Mutex::new(HashMap::new()),
             queries: Semaphore::new(config.query_concurrency.max(1)),
             waiting: AtomicUsize::new(0),
+            sign_in: Throttle::new(config.sign_in_max_failures, config.sign_in_window),
+            query_rate: RateLimit::new(config.query_rate_per_minute),
+            decoy: tokio::sync::OnceCell::new(),
             config,
         }))
     }
@@ -150,6 +186,31 @@ impl AppState {
     /// The settings.
     pub fn config(&self) -> &ServerConfig {
         &self.0.config
+    }
+
+    /// Failed sign-ins per user name and client address.
+    pub(crate) fn sign_in_throttle(&self) -> &Throttle {
+        &self.0.sign_in
+    }
+
+    /// Queries per user.
+    pub(crate) fn query_rate(&self) -> &RateLimit {
+        &self.0.query_rate
+    }
+
+    /// The hash an unknown user's password is verified against, so that
+    /// the answer takes as long as for a wrong password.
+    pub(crate) async fn decoy_hash(&self) -> Result<String, ApiError> {
+        self.0
+            .decoy
+            .get_or_try_init(|| async {
+                tokio::task::spawn_blocking(istv_access::password::decoy)
+                    .await
+                    .map_err(|e| ApiError::Internal(format!("decoy hash failed: {e}")))?
+                    .map_err(|e| ApiError::Internal(e.to_string()))
+            })
+            .await
+            .cloned()
     }
 
     /// Marks the service ready (or not) for `/readyz` and uploads.

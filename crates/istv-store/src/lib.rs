@@ -61,6 +61,7 @@ macro_rules! on_db {
     };
 }
 
+mod accounts;
 mod batch;
 mod check;
 mod codec;
@@ -71,6 +72,7 @@ mod query;
 mod rollups;
 mod sqlite;
 
+pub use accounts::{Account, ApiToken, NewSession, NewUser, Org, Session};
 pub use ids::UploadId;
 pub use istv_aggregate::{BatchOutcome, Disclosure, Event, Query, Row};
 
@@ -126,6 +128,37 @@ pub enum StoreError {
     /// The operating system's random number generator failed.
     #[error("random number generator failed: {0}")]
     Random(String),
+    /// An organisation code already registered.
+    #[error("organisation `{0}` already exists")]
+    OrgExists(String),
+    /// An organisation code not registered.
+    #[error("no organisation `{0}`")]
+    NoSuchOrg(String),
+    /// A user name already taken.
+    #[error("user `{0}` already exists")]
+    UserExists(String),
+    /// A user name not known.
+    #[error("no user `{0}`")]
+    NoSuchUser(String),
+    /// A token name already used by one of the user's live tokens.
+    #[error("user `{user}` already has a live token named `{name}`")]
+    TokenNameTaken {
+        /// The user.
+        user: String,
+        /// The token name.
+        name: String,
+    },
+    /// No live token of that name.
+    #[error("user `{user}` has no live token named `{name}`")]
+    NoSuchToken {
+        /// The user.
+        user: String,
+        /// The token name.
+        name: String,
+    },
+    /// An account that breaks a rule (e.g. an uploader without a site).
+    #[error("{0}")]
+    InvalidAccount(String),
 }
 
 /// Result of a store operation.

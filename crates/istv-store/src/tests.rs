@@ -1093,5 +1093,6 @@ async fn cube_migration_keeps_counts_on_postgres() {
     tx.rollback().await.unwrap();
 }
 
+mod accounts;
 mod identity;
 mod rollups;

@@ -41,6 +41,18 @@ pub struct FileConfig {
     pub max_connections: Option<usize>,
     /// See `istv serve --no-warm-geocoder`.
     pub no_warm_geocoder: Option<bool>,
+    /// See `istv serve --metrics-token`.
+    pub metrics_token: Option<String>,
+    /// See `istv serve --metrics-listen`.
+    pub metrics_listen: Option<String>,
+    /// See `istv serve --query-rate-per-minute`.
+    pub query_rate_per_minute: Option<u32>,
+    /// See `istv serve --session-idle-minutes`.
+    pub session_idle_minutes: Option<u64>,
+    /// See `istv serve --session-hours`.
+    pub session_hours: Option<u64>,
+    /// See `istv serve --secure-cookies`.
+    pub secure_cookies: Option<bool>,
     /// See `istv serve --log-format`.
     pub log_format: Option<String>,
     /// See `--h3-resolution`.

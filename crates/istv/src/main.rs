@@ -50,6 +50,12 @@ enum Command {
     /// Manage ED sites and their upload tokens.
     #[command(subcommand)]
     Sites(cmd::sites::Command),
+    /// Manage organisations.
+    #[command(subcommand)]
+    Orgs(cmd::users::OrgsCommand),
+    /// Manage users, their roles, scopes, profiles and API tokens.
+    #[command(subcommand)]
+    Users(cmd::users::UsersCommand),
     /// Send a feed to a running service and print the receipt.
     ///
     /// Exit status: 0 every row accepted, 1 some rows rejected, 2 the upload
@@ -71,6 +77,8 @@ fn main() -> ExitCode {
             Command::Geo(c) => cmd::geo::run(c, &common),
             Command::Serve(args) => cmd::serve::run(args, &common, &file),
             Command::Sites(c) => cmd::sites::run(c, &common),
+            Command::Orgs(c) => cmd::users::orgs(c, &common),
+            Command::Users(c) => cmd::users::users(c, &common),
             Command::Upload(args) => cmd::upload::run(args),
             Command::Check => cmd::sites::check(&common),
         }

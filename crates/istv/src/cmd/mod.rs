@@ -6,6 +6,7 @@ pub mod geo;
 pub mod serve;
 pub mod sites;
 pub mod upload;
+pub mod users;
 pub mod validate;
 
 use istv_core::Format;

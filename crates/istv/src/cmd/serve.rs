@@ -53,6 +53,29 @@ pub struct Args {
     /// accepted [default: 1024].
     #[arg(long, env = "ISTV_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
+    /// The bearer token a Prometheus scrape sends for /metrics (else an
+    /// admin's credential is needed there).
+    #[arg(long, env = "ISTV_METRICS_TOKEN")]
+    metrics_token: Option<String>,
+    /// Serve /metrics without a credential on this address only (e.g. one
+    /// only the scraper reaches), and not on --listen.
+    #[arg(long, env = "ISTV_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
+    /// Queries each user may make a minute; more get 429 with Retry-After
+    /// [default: 120].
+    #[arg(long, env = "ISTV_QUERY_RATE_PER_MINUTE")]
+    query_rate_per_minute: Option<u32>,
+    /// A browser session ends after this many minutes without a request
+    /// [default: 30].
+    #[arg(long, env = "ISTV_SESSION_IDLE_MINUTES")]
+    session_idle_minutes: Option<u64>,
+    /// A browser session ends this many hours after sign-in [default: 12].
+    #[arg(long, env = "ISTV_SESSION_HOURS")]
+    session_hours: Option<u64>,
+    /// Mark the session cookie Secure (set it when a TLS proxy or TLS serves
+    /// the API).
+    #[arg(long, env = "ISTV_SECURE_COOKIES")]
+    secure_cookies: bool,
     /// Log format: text or json [default: text].
     #[arg(long, env = "ISTV_LOG_FORMAT")]
     log_format: Option<String>,
@@ -148,11 +171,43 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
             .or(file.max_connections)
             .unwrap_or(defaults.max_connections)
             .max(1),
+        session_idle: args
+            .session_idle_minutes
+            .or(file.session_idle_minutes)
+            .map_or(defaults.session_idle, |m| {
+                std::time::Duration::from_secs(m.max(1) * 60)
+            }),
+        session_absolute: args
+            .session_hours
+            .or(file.session_hours)
+            .map_or(defaults.session_absolute, |h| {
+                std::time::Duration::from_secs(h.max(1) * 3600)
+            }),
+        secure_cookies: args.secure_cookies || file.secure_cookies == Some(true),
+        query_rate_per_minute: args
+            .query_rate_per_minute
+            .or(file.query_rate_per_minute)
+            .unwrap_or(defaults.query_rate_per_minute)
+            .max(1),
+        metrics_token: args.metrics_token.clone().or(file.metrics_token.clone()),
+        metrics_separate: false,
+        ..defaults
     };
     // Bad disclosure parameters stop the start, not a later query.
     config
         .disclosure()
         .context("invalid disclosure control settings")?;
+    let metrics_listen = args.metrics_listen.clone().or(file.metrics_listen.clone());
+    let mut config = config;
+    config.metrics_separate = metrics_listen.is_some();
+    // The demo prints a scrape token to try /metrics with.
+    if args.demo && config.metrics_token.is_none() && metrics_listen.is_none() {
+        config.metrics_token = Some(istv_access::password::generate()?);
+    }
+    if config.metrics_token.is_none() && metrics_listen.is_none() {
+        tracing::info!("/metrics needs an admin's credential: set --metrics-token or --metrics-listen for a scraper");
+    }
+    let demo_metrics_token = config.metrics_token.clone();
     let listen = args
         .listen
         .clone()
@@ -202,11 +257,23 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         eprintln!("istv listening on http://{addr} (started in {:.2}s)", started.elapsed().as_secs_f64());
+        if let Some(metrics_addr) = &metrics_listen {
+            let metrics = tokio::net::TcpListener::bind(metrics_addr)
+                .await
+                .with_context(|| format!("cannot listen on {metrics_addr} for metrics"))?;
+            eprintln!("istv metrics on http://{}/metrics", metrics.local_addr()?);
+            let state = state.clone();
+            tokio::spawn(async move {
+                if let Err(e) = istv_server::serve_metrics(metrics, state, shutdown_signal()).await {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            });
+        }
         if args.demo {
             let store = store.clone();
             let data_dir = common.data_dir.clone();
             tokio::spawn(async move {
-                if let Err(e) = demo(store, data_dir, addr, args.demo_records).await {
+                if let Err(e) = demo(store, data_dir, addr, args.demo_records, demo_metrics_token).await {
                     tracing::error!(error = %format!("{e:#}"), "demo load failed");
                 }
             });
@@ -249,7 +316,9 @@ async fn demo(
     data_dir: std::path::PathBuf,
     addr: std::net::SocketAddr,
     records: u64,
+    metrics_token: Option<String>,
 ) -> anyhow::Result<()> {
+    let (user, password, api_token) = demo_analyst(&store).await?;
     let token = match store
         .add_site(DEMO_SITE, "King's College Hospital (demo)")
         .await
@@ -289,14 +358,56 @@ async fn demo(
         )
     })
     .await??;
+    let auth = format!("-H 'Authorization: Bearer {api_token}'");
+    let metrics = match metrics_token {
+        Some(t) => format!("curl -H 'Authorization: Bearer {t}' '{base}/metrics'"),
+        None => "curl <metrics address>/metrics".to_string(),
+    };
     eprintln!(
         "demo: site {DEMO_SITE} loaded {} rows ({} accepted, {} rejected)\n\
          demo: upload token for {DEMO_SITE}: {token}\n\
-         demo: try  curl '{base}/api/v1/aggregates?group_by=month'\n\
-         demo:      curl '{base}/api/v1/aggregates?group_by=assault_method,age_band&format=csv'\n\
-         demo:      curl '{base}/api/v1/cells?resolution=8' > cells.geojson\n\
-         demo:      curl '{base}/metrics'",
+         demo: analyst (all London) user {user}, password {password}, API token {api_token}\n\
+         demo: try  curl {auth} '{base}/api/v1/aggregates?group_by=month'\n\
+         demo:      curl {auth} '{base}/api/v1/aggregates?group_by=assault_method,age_band&format=csv'\n\
+         demo:      curl {auth} '{base}/api/v1/cells?resolution=8' > cells.geojson\n\
+         demo:      curl {auth} '{base}/api/v1/me'\n\
+         demo:      {metrics}",
         receipt["rows"], receipt["accepted"], receipt["rejected"],
     );
     Ok(())
+}
+
+/// The demo analyst's name.
+const DEMO_USER: &str = "demo-analyst";
+
+/// Makes (or resets) the demo organisation and analyst (all London, full
+/// detail) with a new password and a new API token, all printed once.
+async fn demo_analyst(store: &istv_store::Store) -> anyhow::Result<(String, String, String)> {
+    use istv_access::{password, Profile, Role, Scope};
+    match store.add_org("DEMO", "Demo organisation").await {
+        Ok(()) | Err(istv_store::StoreError::OrgExists(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let pw = password::generate()?;
+    let hash = tokio::task::spawn_blocking(move || password::hash(&pw).map(|h| (h, pw))).await??;
+    let (hash, pw) = hash;
+    if store.account(DEMO_USER).await?.is_some() {
+        store.set_password(DEMO_USER, &hash).await?;
+    } else {
+        store
+            .add_user(&istv_store::NewUser {
+                name: DEMO_USER,
+                org: "DEMO",
+                role: Role::Analyst,
+                password_hash: &hash,
+                scope: &Scope::London,
+                profile: &Profile::FULL,
+                sites: &[],
+            })
+            .await?;
+    }
+    // One live token named demo: the last run's is revoked.
+    let _ = store.revoke_api_token(DEMO_USER, "demo").await;
+    let token = store.issue_api_token(DEMO_USER, "demo", None).await?;
+    Ok((DEMO_USER.to_string(), pw, token))
 }
