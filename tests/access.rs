@@ -75,7 +75,11 @@ fn every_endpoint_with_every_role_and_credential() {
     let d = dir.path();
     import_boroughs(d);
     let site = add_site(d, None, "RJ122");
-    let server = Server::start(d, None, &["--suppress-below", "1"]);
+    let server = Server::start(
+        d,
+        None,
+        &["--suppress-below", "1", "--max-perturbation", "0"],
+    );
     let base = server.base.clone();
     let london = server.token.clone();
     istv_ok(

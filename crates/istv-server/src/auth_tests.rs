@@ -132,7 +132,9 @@ async fn fixture(config: ServerConfig) -> Fixture {
 
 fn config() -> ServerConfig {
     ServerConfig {
+        // Exact counts: these tests are about who sees what.
         suppress_below: 0,
+        max_perturbation: 0,
         metrics_token: Some("scrape-secret".into()),
         ..ServerConfig::default()
     }
