@@ -238,12 +238,19 @@ class Server:
         if self.pg:
             self.args += ["--database-url", self.pg.url]
         self.tokens = {}
+        self.analyst = None
         self.proc = None
 
     def add_sites(self, codes):
         for code in codes:
             out = run([ISTV, *self.args, "sites", "add", "--code", code, "--name", f"Bench site {code}"])
             self.tokens[code] = out.strip().splitlines()[-1]
+        if self.analyst is None:
+            # Queries need a credential: an analyst of all London.
+            run([ISTV, *self.args, "orgs", "add", "BENCH", "--name", "Benchmark"])
+            run([ISTV, *self.args, "users", "add", "bench-analyst", "--org", "BENCH", "--role", "analyst"])
+            out = run([ISTV, *self.args, "users", "token", "bench-analyst", "--name", "bench"])
+            self.analyst = out.strip().splitlines()[-1]
 
     def start(self):
         logpath = f"{self.dir}.log"
@@ -251,7 +258,11 @@ class Server:
         t0 = time.monotonic()
         with open(logpath, "w") as logf:
             self.proc = subprocess.Popen(
-                [ISTV, *self.args, "serve", "--listen", "127.0.0.1:0"],
+                # Exact counts (perturbation off, plain suppression of 1-4)
+                # so that every answer can be checked against DuckDB, and no
+                # per-user query rate: one analyst token runs every client.
+                [ISTV, *self.args, "serve", "--listen", "127.0.0.1:0", "--max-perturbation", "0",
+                 "--query-rate-per-minute", "1000000000"],
                 stdout=subprocess.DEVNULL,
                 stderr=logf,
                 env=env,
@@ -339,8 +350,9 @@ class Server:
 
 
 class Http:
-    def __init__(self, host, port, timeout=QUERY_TIMEOUT_S):
+    def __init__(self, host, port, timeout=QUERY_TIMEOUT_S, token=None):
         self.host, self.port, self.timeout = host, port, timeout
+        self.auth = {"Authorization": f"Bearer {token}"} if token else {}
         self.conn = None
         self.opened = 0
 
@@ -362,7 +374,7 @@ class Http:
                 self.opened += 1
             try:
                 t0 = time.perf_counter()
-                self.conn.request(method, path, body=body, headers=headers or {})
+                self.conn.request(method, path, body=body, headers={**self.auth, **(headers or {})})
                 r = self.conn.getresponse()
                 data = r.read()
                 t = time.perf_counter() - t0
@@ -643,7 +655,7 @@ def nearest_rank(xs, p):
 
 def bench_http(srv, queries, records, label):
     """Each query: a warm-up, then REPEAT timed runs. Returns {id: result}."""
-    c = Http(srv.host, srv.port)
+    c = Http(srv.host, srv.port, token=srv.analyst)
     c.request("GET", "/healthz")
     out = {}
     for q in queries:
@@ -690,7 +702,7 @@ def bench_http(srv, queries, records, label):
 def pick_borough(srv):
     if BOROUGH:
         return BOROUGH
-    c = Http(srv.host, srv.port)
+    c = Http(srv.host, srv.port, token=srv.analyst)
     st, _, body, _ = c.request("GET", "/api/v1/aggregates?group_by=borough")
     c.close()
     rows = [r for r in json.loads(body)["rows"] if r["borough"] != "unknown" and r.get("count")]
@@ -833,6 +845,7 @@ def compare(api, duck):
 WRK_LUA = r"""
 paths = { @PATHS@ }
 local threads = {}
+wrk.headers["Authorization"] = "Bearer @TOKEN@"
 function setup(thread)
   thread:set("id", #threads)
   table.insert(threads, thread)
@@ -881,7 +894,8 @@ def start_wrk(srv, queries, clients):
     looping over the query set, until stop_wrk or MIXED_MAX_S."""
     script = f"{WORK}/mixed.lua"
     with open(script, "w") as f:
-        f.write(WRK_LUA.replace("@PATHS@", ", ".join(json.dumps(q.path) for q in queries)))
+        f.write(WRK_LUA.replace("@PATHS@", ", ".join(json.dumps(q.path) for q in queries))
+                .replace("@TOKEN@", srv.analyst))
     proc = subprocess.Popen(
         ["wrk", "-t", str(min(2, clients)), "-c", str(clients), "-d", f"{MIXED_MAX_S}s",
          "--timeout", f"{QUERY_TIMEOUT_S}s", "--latency", "-s", script, srv.base],
@@ -939,7 +953,7 @@ def mixed_phase(srv, feeds, queries, clients, label):
     bodies = {}
 
     def uploader(site):
-        c = Http(srv.host, srv.port)
+        c = Http(srv.host, srv.port, token=srv.analyst)
         hdr = {"Authorization": f"Bearer {srv.tokens[site]}", "Content-Type": "text/csv"}
         while time.monotonic() < deadline:
             with lock:
@@ -988,7 +1002,7 @@ def mixed_phase(srv, feeds, queries, clients, label):
         c.close()
 
     def client(i):
-        c = Http(srv.host, srv.port)
+        c = Http(srv.host, srv.port, token=srv.analyst)
         k = i
         last_end = None
         while not done.is_set() and time.monotonic() < deadline and k < i + MIXED_MAX_QUERIES:

@@ -95,9 +95,15 @@ impl RecordIds {
         if recent < self.merge_after {
             return Ok(0);
         }
+        // OR IGNORE: no (fp, rid) is in both tiers (rowids are unique), and
+        // a statement that cannot abort on a constraint keeps no statement
+        // journal. The plain INSERT kept one in memory the size of the
+        // pages it changed (measured: 2.5M entries in the main tier, 45 MB
+        // peak against 22.5 MB).
         Statement::prepare(
             handle,
-            "INSERT INTO record_ids (fp, rid) SELECT fp, rid FROM record_ids_recent ORDER BY fp, rid",
+            "INSERT OR IGNORE INTO record_ids (fp, rid) \
+             SELECT fp, rid FROM record_ids_recent ORDER BY fp, rid",
         )?
         .execute(&[])?;
         Statement::prepare(handle, "DELETE FROM record_ids_recent")?.execute(&[])?;
