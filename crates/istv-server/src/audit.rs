@@ -77,22 +77,17 @@ pub(crate) async fn append<T>(
     }
 }
 
-/// True for `/aggregates?format=csv`, which is a download.
-pub(crate) fn is_download(uri: &Uri) -> bool {
-    uri.query()
-        .is_some_and(|q| q.split('&').any(|pair| pair == "format=csv"))
-}
-
-/// Records a query or download by `caller` with the number of figures its
-/// answer carries, and passes the answer on.
+/// Records a query, or a download (CSV), by `caller` with the number of
+/// figures its answer carries, and passes the answer on.
 pub(crate) async fn query(
     state: &AppState,
     caller: &Caller,
     uri: &Uri,
+    download: bool,
     result: Result<(Response, u64), ApiError>,
 ) -> Result<Response, ApiError> {
     let (actor, organisation) = who(&caller.principal);
-    let action = if is_download(uri) {
+    let action = if download {
         Action::Download
     } else {
         Action::Query

@@ -59,6 +59,8 @@ async fn queries_and_downloads_are_recorded_with_their_figures() {
         ),
         // City and Barking.
         ("/api/v1/aggregates?group_by=borough", &root, StatusCode::OK),
+        // Percent-encoded, still CSV: a download.
+        ("/api/v1/aggregates?format=%63sv", &root, StatusCode::OK),
         (
             "/api/v1/aggregates?group_by=nothing",
             &root,
@@ -121,6 +123,14 @@ async fn queries_and_downloads_are_recorded_with_their_figures() {
                 route,
                 Some("group_by=borough"),
                 Some(2),
+                "200"
+            ),
+            entry(
+                "root",
+                "download",
+                route,
+                Some("format=%63sv"),
+                Some(1),
                 "200"
             ),
             entry(

@@ -72,8 +72,11 @@ pub(crate) async fn aggregates(
     uri: Uri,
     p: Pairs,
 ) -> Result<Response, ApiError> {
+    // CSV is a download, however the parameter is spelt.
+    let download =
+        matches!(&p, Ok(QueryString(v)) if v.iter().any(|(k, v)| k == "format" && v == "csv"));
     let answer = aggregates_answer(&state, &caller, p).await;
-    crate::audit::query(&state, &caller, &uri, answer).await
+    crate::audit::query(&state, &caller, &uri, download, answer).await
 }
 
 /// The answer to `/aggregates` and the number of figures in it.
@@ -147,7 +150,7 @@ pub(crate) async fn cells(
     p: Pairs,
 ) -> Result<Response, ApiError> {
     let answer = cells_answer(&state, &caller, p).await;
-    crate::audit::query(&state, &caller, &uri, answer).await
+    crate::audit::query(&state, &caller, &uri, false, answer).await
 }
 
 /// The answer to `/cells` and the number of figures in it: one per
@@ -239,7 +242,7 @@ pub(crate) async fn areas(
     p: Pairs,
 ) -> Result<Response, ApiError> {
     let answer = areas_answer(&state, &caller, p).await;
-    crate::audit::query(&state, &caller, &uri, answer).await
+    crate::audit::query(&state, &caller, &uri, false, answer).await
 }
 
 /// The answer to `/areas` and the number of figures in it: one per
