@@ -171,6 +171,17 @@ pub(crate) async fn sign_in(
     let Json(SignIn { user, password }) = Json::<SignIn>::from_request(req, &state)
         .await
         .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let answer = check_sign_in(&state, &user, password, &addr).await;
+    crate::audit::sign_in(&state, &user, &addr, answer).await
+}
+
+/// A sign-in's answer, with the signed-in user's organisation.
+async fn check_sign_in(
+    state: &AppState,
+    user: &str,
+    password: String,
+    addr: &str,
+) -> Result<(Response, String), ApiError> {
     let throttle = state.sign_in_throttle();
     let (user_key, addr_key) = (format!("user:{user}"), format!("addr:{addr}"));
     let now = Instant::now();
@@ -182,7 +193,7 @@ pub(crate) async fn sign_in(
                 retry_after: retry_seconds(wait),
             })?;
     }
-    let account = state.store().account(&user).await?.filter(|a| !a.disabled);
+    let account = state.store().account(user).await?.filter(|a| !a.disabled);
     let hash = match &account {
         Some(a) => a.password_hash.clone(),
         None => state.decoy_hash().await?,
@@ -219,12 +230,16 @@ pub(crate) async fn sign_in(
             ""
         }
     );
+    let org = account.user.org.clone();
     let mut body = me_json(&Caller {
         principal: Principal::User(account.user),
         via: Via::Session(String::new()),
     });
     body["csrf_token"] = Value::String(session.csrf);
-    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+    Ok((
+        ([(header::SET_COOKIE, cookie)], Json(body)).into_response(),
+        org,
+    ))
 }
 
 /// `DELETE /api/v1/session`: signs out (the CSRF token is required, as for
@@ -233,6 +248,11 @@ pub(crate) async fn sign_out(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
+    let answer = end_session(&state, &caller).await;
+    crate::audit::sign_out(&state, &caller, answer).await
+}
+
+async fn end_session(state: &AppState, caller: &Caller) -> Result<Response, ApiError> {
     let Via::Session(id) = &caller.via else {
         return Err(ApiError::BadRequest(
             "no session to end: this request carries a token; tokens are revoked with `istv users revoke-token`".into(),
@@ -321,4 +341,4 @@ pub(crate) async fn metrics_allowed(state: &AppState, parts: &mut Parts) -> Resu
 
 #[cfg(test)]
 #[path = "auth_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -16,22 +16,22 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use tower::ServiceExt;
 
-const CITY: &str = "E09000001";
+pub(crate) const CITY: &str = "E09000001";
 const BARKING: &str = "E09000002";
-const PASSWORD: &str = "a long test password";
+pub(crate) const PASSWORD: &str = "a long test password";
 
-struct Fixture {
-    app: Router,
-    store: Store,
+pub(crate) struct Fixture {
+    pub(crate) app: Router,
+    pub(crate) store: Store,
     /// Tokens by user: analyst (City only, resolution 8, no age band),
     /// admin, uploader (RJ122), the RJ122 site token, an expired and a
     /// revoked analyst token.
-    analyst: String,
-    admin: String,
-    uploader: String,
-    site: String,
-    expired: String,
-    revoked: String,
+    pub(crate) analyst: String,
+    pub(crate) admin: String,
+    pub(crate) uploader: String,
+    pub(crate) site: String,
+    pub(crate) expired: String,
+    pub(crate) revoked: String,
 }
 
 fn event(id: &str, day: &str, borough: &str) -> Event {
@@ -55,8 +55,13 @@ fn event(id: &str, day: &str, borough: &str) -> Event {
     }
 }
 
-async fn fixture(config: ServerConfig) -> Fixture {
-    let store = Store::connect("sqlite::memory:").await.unwrap();
+pub(crate) async fn fixture(config: ServerConfig) -> Fixture {
+    fixture_at("sqlite::memory:", config).await
+}
+
+/// [`fixture`] on the store at `url`.
+pub(crate) async fn fixture_at(url: &str, config: ServerConfig) -> Fixture {
+    let store = Store::connect(url).await.unwrap();
     store
         .add_org("VRU", "Violence Reduction Unit")
         .await
@@ -130,7 +135,7 @@ async fn fixture(config: ServerConfig) -> Fixture {
     }
 }
 
-fn config() -> ServerConfig {
+pub(crate) fn config() -> ServerConfig {
     ServerConfig {
         // Exact counts: these tests are about who sees what.
         suppress_below: 0,
@@ -140,7 +145,10 @@ fn config() -> ServerConfig {
     }
 }
 
-async fn send(app: &Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
+pub(crate) async fn send(
+    app: &Router,
+    req: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
     let r = app.clone().oneshot(req).await.unwrap();
     let (status, headers) = (r.status(), r.headers().clone());
     let bytes = axum::body::to_bytes(r.into_body(), 1 << 24).await.unwrap();
@@ -149,7 +157,7 @@ async fn send(app: &Router, req: Request<Body>) -> (StatusCode, axum::http::Head
     (status, headers, body)
 }
 
-fn get(path: &str, auth: Option<&str>) -> Request<Body> {
+pub(crate) fn get(path: &str, auth: Option<&str>) -> Request<Body> {
     let mut b = Request::get(path);
     if let Some(a) = auth {
         b = b.header(header::AUTHORIZATION, a);
@@ -157,7 +165,7 @@ fn get(path: &str, auth: Option<&str>) -> Request<Body> {
     b.body(Body::empty()).unwrap()
 }
 
-fn bearer(t: &str) -> String {
+pub(crate) fn bearer(t: &str) -> String {
     format!("Bearer {t}")
 }
 
@@ -407,7 +415,7 @@ async fn metrics_take_the_scrape_token_or_an_admin() {
 
 /// A sign-in from an address of its own, so that only the user's
 /// throttle counts (see the per-address test).
-fn sign_in(user: &str, password: &str) -> Request<Body> {
+pub(crate) fn sign_in(user: &str, password: &str) -> Request<Body> {
     use std::sync::atomic::{AtomicU8, Ordering};
     static NEXT: AtomicU8 = AtomicU8::new(1);
     let ip = [192, 0, 2, NEXT.fetch_add(1, Ordering::Relaxed)];

@@ -82,6 +82,19 @@ pub(crate) struct UploadParams {
 pub(crate) async fn upload(
     State(state): State<AppState>,
     caller: Caller,
+    uri: axum::http::Uri,
+    params: Result<Query<UploadParams>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Receipt>, ApiError> {
+    let answer = receive(state.clone(), &caller, params, headers, body).await;
+    crate::audit::upload(&state, &caller, &uri, answer).await
+}
+
+/// The upload itself.
+async fn receive(
+    state: AppState,
+    caller: &Caller,
     params: Result<Query<UploadParams>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Body,

@@ -4,6 +4,7 @@
 //! crate moves bytes between them, the network and the store.
 #![warn(missing_docs)]
 
+mod audit;
 mod auth;
 mod edge;
 mod error;

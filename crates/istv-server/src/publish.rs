@@ -5,7 +5,7 @@ use crate::auth::{scoped, Caller};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Query as QueryString, State};
-use axum::http::header;
+use axum::http::{header, Uri};
 use axum::response::{IntoResponse, Response};
 use istv_aggregate::disclosure::merge_cells;
 use istv_aggregate::{Dimension, Disclosure, Published, Query, Row, Tally};
@@ -69,8 +69,22 @@ fn count_fields(obj: &mut Map<String, Value>, row: &Row) {
 pub(crate) async fn aggregates(
     State(state): State<AppState>,
     caller: Caller,
+    uri: Uri,
     p: Pairs,
 ) -> Result<Response, ApiError> {
+    // CSV is a download, however the parameter is spelt.
+    let download =
+        matches!(&p, Ok(QueryString(v)) if v.iter().any(|(k, v)| k == "format" && v == "csv"));
+    let answer = aggregates_answer(&state, &caller, p).await;
+    crate::audit::query(&state, &caller, &uri, download, answer).await
+}
+
+/// The answer to `/aggregates` and the number of figures in it.
+async fn aggregates_answer(
+    state: &AppState,
+    caller: &Caller,
+    p: Pairs,
+) -> Result<(Response, u64), ApiError> {
     let mut pairs = pairs(p)?;
     let format = take(&mut pairs, "format")?.unwrap_or_else(|| "json".into());
     if format != "json" && format != "csv" {
@@ -78,9 +92,9 @@ pub(crate) async fn aggregates(
             "invalid value `{format}` for `format`: expected json or csv"
         )));
     }
-    let query = scoped(&state, &caller, parse(&pairs)?)?;
+    let query = scoped(state, caller, parse(&pairs)?)?;
     let rows = state
-        .query(async { Ok(state.store().aggregate(&query, disclosure(&state)?).await?) })
+        .query(async { Ok(state.store().aggregate(&query, disclosure(state)?).await?) })
         .await?;
     let dims: Vec<&str> = query.group_by().iter().map(|d| d.name()).collect();
     if format == "csv" {
@@ -105,7 +119,8 @@ pub(crate) async fn aggregates(
                 ",false\n"
             });
         }
-        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response());
+        let csv = ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response();
+        return Ok((csv, rows.len() as u64));
     }
     let rows: Vec<Value> = rows
         .iter()
@@ -118,7 +133,8 @@ pub(crate) async fn aggregates(
             Value::Object(obj)
         })
         .collect();
-    Ok(axum::Json(json!({ "rows": rows })).into_response())
+    let figures = rows.len() as u64;
+    Ok((axum::Json(json!({ "rows": rows })).into_response(), figures))
 }
 
 /// `GET /api/v1/cells?resolution=7..10&...`: H3 hexagons with counts, as a
@@ -130,8 +146,20 @@ pub(crate) async fn aggregates(
 pub(crate) async fn cells(
     State(state): State<AppState>,
     caller: Caller,
+    uri: Uri,
     p: Pairs,
 ) -> Result<Response, ApiError> {
+    let answer = cells_answer(&state, &caller, p).await;
+    crate::audit::query(&state, &caller, &uri, false, answer).await
+}
+
+/// The answer to `/cells` and the number of figures in it: one per
+/// feature and `location_unknown`.
+async fn cells_answer(
+    state: &AppState,
+    caller: &Caller,
+    p: Pairs,
+) -> Result<(Response, u64), ApiError> {
     let mut pairs = pairs(p)?;
     if take(&mut pairs, "group_by")?.is_some() {
         return Err(ApiError::BadRequest(
@@ -139,8 +167,8 @@ pub(crate) async fn cells(
         ));
     }
     pairs.push(("group_by".into(), "cell".into()));
-    let query = scoped(&state, &caller, parse(&pairs)?)?;
-    let disclosure = disclosure(&state)?;
+    let query = scoped(state, caller, parse(&pairs)?)?;
+    let disclosure = disclosure(state)?;
     // Exact tallies: merging sums them before anything is perturbed; only
     // what merge_cells publishes leaves this function.
     let exact = state
@@ -184,12 +212,14 @@ pub(crate) async fn cells(
             "properties": props,
         }));
     }
-    Ok(geojson(json!({
+    let figures = features.len() as u64 + 1;
+    let answer = geojson(json!({
         "type": "FeatureCollection",
         "resolution": query.resolution().get(),
         "features": features,
         "location_unknown": unknown,
-    })))
+    }));
+    Ok((answer, figures))
 }
 
 fn published_fields(obj: &mut Map<String, Value>, p: Published) {
@@ -208,8 +238,20 @@ fn published_fields(obj: &mut Map<String, Value>, p: Published) {
 pub(crate) async fn areas(
     State(state): State<AppState>,
     caller: Caller,
+    uri: Uri,
     p: Pairs,
 ) -> Result<Response, ApiError> {
+    let answer = areas_answer(&state, &caller, p).await;
+    crate::audit::query(&state, &caller, &uri, false, answer).await
+}
+
+/// The answer to `/areas` and the number of figures in it: one per
+/// feature and `location_unknown`.
+async fn areas_answer(
+    state: &AppState,
+    caller: &Caller,
+    p: Pairs,
+) -> Result<(Response, u64), ApiError> {
     let mut pairs = pairs(p)?;
     let level = take(&mut pairs, "level")?.ok_or_else(|| {
         ApiError::BadRequest("missing `level`: expected borough, ward or lsoa".into())
@@ -230,7 +272,7 @@ pub(crate) async fn areas(
         ));
     }
     pairs.push(("group_by".into(), dimension.name().into()));
-    let query = scoped(&state, &caller, parse(&pairs)?)?;
+    let query = scoped(state, caller, parse(&pairs)?)?;
     // Within a borough scope the query counts only the scope's boroughs:
     // areas outside it are not listed (with a 0 that is not theirs).
     let in_scope = caller
@@ -238,7 +280,7 @@ pub(crate) async fn areas(
         .then(|| query.filter_labels(Dimension::Borough))
         .flatten();
     let rows = state
-        .query(async { Ok(state.store().aggregate(&query, disclosure(&state)?).await?) })
+        .query(async { Ok(state.store().aggregate(&query, disclosure(state)?).await?) })
         .await?;
     let mut counts: std::collections::HashMap<&str, &Row> =
         rows.iter().map(|r| (r.values[0].as_str(), r)).collect();
@@ -276,12 +318,14 @@ pub(crate) async fn areas(
             "properties": props,
         }));
     }
-    Ok(geojson(json!({
+    let figures = features.len() as u64 + 1;
+    let answer = geojson(json!({
         "type": "FeatureCollection",
         "level": level,
         "features": features,
         "location_unknown": unknown,
-    })))
+    }));
+    Ok((answer, figures))
 }
 
 fn round6(x: f64) -> f64 {

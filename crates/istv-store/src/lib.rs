@@ -46,6 +46,7 @@
 //! many-row writes on the raw handle. Shared by both: `batch` (what a
 //! batch sends and finds stored), `codec` (values in statements, rows read
 //! back), `connect` (opening a store), `query`, `check` (the recount),
+//! `audit` (the hash-chained audit log),
 //! `rollups` (the roll-up tables' SQL). Fixed statements are in `src/sql`.
 #![warn(missing_docs)]
 
@@ -62,6 +63,7 @@ macro_rules! on_db {
 }
 
 mod accounts;
+mod audit;
 mod batch;
 mod check;
 mod codec;
@@ -73,6 +75,7 @@ mod rollups;
 mod sqlite;
 
 pub use accounts::{Account, ApiToken, NewSession, NewUser, Org, Session};
+pub use audit::{AuditEntry, AuditFilter, AuditRecord, BreakKind, Broken, VerifyReport};
 pub use ids::UploadId;
 pub use istv_aggregate::{BatchOutcome, Disclosure, Event, Query, Row};
 

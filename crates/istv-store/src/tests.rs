@@ -1094,5 +1094,6 @@ async fn cube_migration_keeps_counts_on_postgres() {
 }
 
 mod accounts;
+mod audit;
 mod identity;
 mod rollups;

@@ -61,6 +61,9 @@ enum Command {
     /// Exit status: 0 every row accepted, 1 some rows rejected, 2 the upload
     /// failed.
     Upload(cmd::upload::Args),
+    /// List and verify the audit log.
+    #[command(subcommand)]
+    Audit(cmd::audit::Command),
     /// Recount the aggregates from the stored records and compare.
     ///
     /// Exit status: 0 they agree, 1 they differ.
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
             Command::Orgs(c) => cmd::users::orgs(c, &common),
             Command::Users(c) => cmd::users::users(c, &common),
             Command::Upload(args) => cmd::upload::run(args),
+            Command::Audit(c) => cmd::audit::run(c, &common),
             Command::Check => cmd::sites::check(&common),
         }
     });

@@ -31,10 +31,24 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The audit entry's action and arguments, for a command that changes
+    /// something.
+    fn audit(&self) -> Option<(&'static str, serde_json::Value)> {
+        use serde_json::json;
+        match self {
+            Command::Add { code, name } => Some(("sites add", json!({"code": code, "name": name}))),
+            Command::Token { code } => Some(("sites token", json!({"code": code}))),
+            Command::Revoke { code } => Some(("sites revoke", json!({"code": code}))),
+            Command::List => None,
+        }
+    }
+}
+
 /// Runs `istv sites`.
 pub fn run(command: Command, common: &Common) -> anyhow::Result<ExitCode> {
-    super::runtime()?.block_on(async {
-        let store = common.store().await?;
+    let audit = command.audit();
+    super::runtime()?.block_on(super::audit::audited(common, audit, |store| async move {
         match command {
             Command::Add { code, name } => {
                 let token = store.add_site(&code, &name).await?;
@@ -66,9 +80,8 @@ pub fn run(command: Command, common: &Common) -> anyhow::Result<ExitCode> {
                 eprintln!("tokens of site {} revoked", code.to_ascii_uppercase());
             }
         }
-        store.close().await;
-        Ok(ExitCode::SUCCESS)
-    })
+        Ok(())
+    }))
 }
 
 /// Runs `istv check`.

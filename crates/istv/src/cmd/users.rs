@@ -5,6 +5,7 @@ use crate::config::Common;
 use anyhow::Context;
 use istv_access::{password, AreaLevel, Profile, Role, Scope};
 use istv_store::NewUser;
+use serde_json::{json, Value};
 use std::io::BufRead;
 use std::process::ExitCode;
 
@@ -99,10 +100,69 @@ pub enum UsersCommand {
     },
 }
 
+impl OrgsCommand {
+    fn audit(&self) -> Option<(&'static str, Value)> {
+        match self {
+            OrgsCommand::Add { code, name } => {
+                Some(("orgs add", json!({"code": code, "name": name})))
+            }
+            OrgsCommand::List => None,
+        }
+    }
+}
+
+impl UsersCommand {
+    /// The audit entry's action and arguments (never a password), for a
+    /// command that changes something.
+    fn audit(&self) -> Option<(&'static str, Value)> {
+        Some(match self {
+            UsersCommand::Add {
+                name,
+                org,
+                role,
+                boroughs,
+                max_resolution,
+                finest_area,
+                dimensions,
+                sites,
+                password_stdin,
+            } => (
+                "users add",
+                json!({
+                    "name": name, "org": org, "role": role, "boroughs": boroughs,
+                    "max_resolution": max_resolution, "finest_area": finest_area,
+                    "dimensions": dimensions, "sites": sites,
+                    "password": if *password_stdin { "stdin" } else { "generated" },
+                }),
+            ),
+            UsersCommand::Disable { name } => ("users disable", json!({"name": name})),
+            UsersCommand::ResetPassword {
+                name,
+                password_stdin,
+            } => (
+                "users reset-password",
+                json!({"name": name, "password": if *password_stdin { "stdin" } else { "generated" }}),
+            ),
+            UsersCommand::Token {
+                user,
+                name,
+                expires_days,
+            } => (
+                "users token",
+                json!({"user": user, "name": name, "expires_days": expires_days}),
+            ),
+            UsersCommand::RevokeToken { user, name } => {
+                ("users revoke-token", json!({"user": user, "name": name}))
+            }
+            UsersCommand::List | UsersCommand::Tokens { .. } => return None,
+        })
+    }
+}
+
 /// Runs `istv orgs`.
 pub fn orgs(command: OrgsCommand, common: &Common) -> anyhow::Result<ExitCode> {
-    super::runtime()?.block_on(async {
-        let store = common.store().await?;
+    let audit = command.audit();
+    super::runtime()?.block_on(super::audit::audited(common, audit, |store| async move {
         match command {
             OrgsCommand::Add { code, name } => {
                 store.add_org(&code, &name).await?;
@@ -115,9 +175,8 @@ pub fn orgs(command: OrgsCommand, common: &Common) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        store.close().await;
-        Ok(ExitCode::SUCCESS)
-    })
+        Ok(())
+    }))
 }
 
 /// The password to set: a line of standard input, or a new one printed
@@ -157,8 +216,8 @@ pub fn profile(
 
 /// Runs `istv users`.
 pub fn users(command: UsersCommand, common: &Common) -> anyhow::Result<ExitCode> {
-    super::runtime()?.block_on(async {
-        let store = common.store().await?;
+    let audit = command.audit();
+    super::runtime()?.block_on(super::audit::audited(common, audit, |store| async move {
         match command {
             UsersCommand::Add {
                 name,
@@ -273,7 +332,6 @@ pub fn users(command: UsersCommand, common: &Common) -> anyhow::Result<ExitCode>
                 }
             }
         }
-        store.close().await;
-        Ok(ExitCode::SUCCESS)
-    })
+        Ok(())
+    }))
 }
