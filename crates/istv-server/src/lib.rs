@@ -11,6 +11,7 @@ mod ingest;
 pub mod metrics;
 mod publish;
 mod sink;
+mod slow_body;
 mod state;
 mod throttle;
 
@@ -27,6 +28,12 @@ use std::net::SocketAddr;
 /// Every route. Each needs a credential except `/healthz` and `/readyz`;
 /// `/metrics` is left out when it has a listener of its own.
 pub fn router(state: AppState) -> Router {
+    let config = state.config();
+    let body_rate = slow_body::BodyRate {
+        stall: config.body_stall,
+        min_bytes_per_s: config.min_body_bytes_per_s,
+        window: config.body_rate_window,
+    };
     let mut router = Router::new()
         .route(
             "/api/v1/session",
@@ -48,6 +55,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            body_rate,
+            slow_body::guard,
         ))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
@@ -85,6 +96,7 @@ pub async fn serve_metrics(
     let config = state.config();
     let limits = edge::EdgeLimits {
         header_read_timeout: config.header_read_timeout,
+        idle_timeout: config.idle_timeout,
         max_connections: config.max_connections,
     };
     edge::serve(listener, metrics_router(state), limits, shutdown).await
@@ -103,6 +115,7 @@ pub async fn serve(
     let config = state.config();
     let limits = edge::EdgeLimits {
         header_read_timeout: config.header_read_timeout,
+        idle_timeout: config.idle_timeout,
         max_connections: config.max_connections,
     };
     edge::serve(listener, router(state), limits, async move {

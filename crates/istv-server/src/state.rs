@@ -39,10 +39,18 @@ pub struct ServerConfig {
     /// The longest a query may wait for its turn and then run; past it the
     /// answer is 503 with `Retry-After`.
     pub query_timeout: std::time::Duration,
-    /// Longest wait for a request's header (on a new connection, and
-    /// between the requests of a kept-alive one); then the connection is
-    /// closed.
+    /// Longest wait for a request's header, from a new connection's start
+    /// or from the first byte of a request; then the connection is closed.
     pub header_read_timeout: std::time::Duration,
+    /// A kept-alive connection with no request for this long is closed.
+    pub idle_timeout: std::time::Duration,
+    /// A request body that sends no byte for this long is cut off.
+    pub body_stall: std::time::Duration,
+    /// A request body slower than this on average over `body_rate_window`
+    /// is cut off; 0 checks no rate.
+    pub min_body_bytes_per_s: u64,
+    /// The span `min_body_bytes_per_s` is averaged over.
+    pub body_rate_window: std::time::Duration,
     /// Connections open at once; one more is closed when accepted.
     pub max_connections: usize,
     /// A session ends after this long without a request.
@@ -81,6 +89,12 @@ impl Default for ServerConfig {
             query_queue: 64,
             query_timeout: std::time::Duration::from_secs(10),
             header_read_timeout: std::time::Duration::from_secs(10),
+            idle_timeout: std::time::Duration::from_secs(60),
+            // A hospital link slower than 1 KiB/s for 30 s, or silent for
+            // 30 s, is broken or hostile: free the site's upload slot.
+            body_stall: std::time::Duration::from_secs(30),
+            min_body_bytes_per_s: 1024,
+            body_rate_window: std::time::Duration::from_secs(30),
             max_connections: 1024,
             session_idle: std::time::Duration::from_secs(30 * 60),
             session_absolute: std::time::Duration::from_secs(12 * 3600),

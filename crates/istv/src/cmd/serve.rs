@@ -44,11 +44,27 @@ pub struct Args {
     /// Retry-After, in milliseconds [default: 10000].
     #[arg(long, env = "ISTV_QUERY_TIMEOUT_MS")]
     query_timeout_ms: Option<u64>,
-    /// Longest wait for a request's header, on a new connection and between
-    /// the requests of a kept-alive one, in milliseconds; then the
+    /// Longest wait for a request's header, from a new connection's start
+    /// and from a request's first byte, in milliseconds; then the
     /// connection is closed [default: 10000].
     #[arg(long, env = "ISTV_HEADER_READ_TIMEOUT_MS")]
     header_read_timeout_ms: Option<u64>,
+    /// A kept-alive connection with no new request for this many
+    /// milliseconds is closed [default: 60000].
+    #[arg(long, env = "ISTV_IDLE_TIMEOUT_MS")]
+    idle_timeout_ms: Option<u64>,
+    /// A request body (an upload) that sends no byte for this many
+    /// milliseconds is cut off and its upload ends failed [default: 30000].
+    #[arg(long, env = "ISTV_BODY_STALL_MS")]
+    body_stall_ms: Option<u64>,
+    /// A request body slower than this many bytes a second, on average over
+    /// --body-rate-window-ms, is cut off; 0 checks no rate [default: 1024].
+    #[arg(long, env = "ISTV_MIN_BODY_BYTES_PER_S")]
+    min_body_bytes_per_s: Option<u64>,
+    /// The span --min-body-bytes-per-s is averaged over, in milliseconds
+    /// [default: 30000].
+    #[arg(long, env = "ISTV_BODY_RATE_WINDOW_MS")]
+    body_rate_window_ms: Option<u64>,
     /// Connections open at once; one more is closed as soon as it is
     /// accepted [default: 1024].
     #[arg(long, env = "ISTV_MAX_CONNECTIONS")]
@@ -166,6 +182,28 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
                 defaults.header_read_timeout,
                 std::time::Duration::from_millis,
             ),
+        idle_timeout: args
+            .idle_timeout_ms
+            .or(file.idle_timeout_ms)
+            .map_or(defaults.idle_timeout, |ms| {
+                std::time::Duration::from_millis(ms.max(1))
+            }),
+        body_stall: args
+            .body_stall_ms
+            .or(file.body_stall_ms)
+            .map_or(defaults.body_stall, |ms| {
+                std::time::Duration::from_millis(ms.max(1))
+            }),
+        min_body_bytes_per_s: args
+            .min_body_bytes_per_s
+            .or(file.min_body_bytes_per_s)
+            .unwrap_or(defaults.min_body_bytes_per_s),
+        body_rate_window: args
+            .body_rate_window_ms
+            .or(file.body_rate_window_ms)
+            .map_or(defaults.body_rate_window, |ms| {
+                std::time::Duration::from_millis(ms.max(1))
+            }),
         max_connections: args
             .max_connections
             .or(file.max_connections)
