@@ -7,6 +7,7 @@
 mod auth;
 mod edge;
 mod error;
+mod headers;
 mod ingest;
 pub mod metrics;
 mod publish;
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         min_bytes_per_s: config.min_body_bytes_per_s,
         window: config.body_rate_window,
     };
+    let transport = headers::Transport { tls: config.tls };
     let mut router = Router::new()
         .route(
             "/api/v1/session",
@@ -61,6 +63,11 @@ pub fn router(state: AppState) -> Router {
             slow_body::guard,
         ))
         .layer(axum::extract::DefaultBodyLimit::disable())
+        // Outermost, so every answer has them, errors and 404s included.
+        .layer(axum::middleware::from_fn_with_state(
+            transport,
+            headers::secure,
+        ))
         .with_state(state)
 }
 
@@ -82,6 +89,11 @@ async fn guarded_metrics(
 pub fn metrics_router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics::export))
+        // Its own listener is plain HTTP: no HSTS.
+        .layer(axum::middleware::from_fn_with_state(
+            headers::Transport { tls: false },
+            headers::secure,
+        ))
         .with_state(state)
 }
 

@@ -57,8 +57,12 @@ pub struct ServerConfig {
     pub session_idle: std::time::Duration,
     /// A session ends this long after sign-in, however used.
     pub session_absolute: std::time::Duration,
-    /// Marks the session cookie `Secure` (set it when served over TLS).
+    /// Marks the session cookie `Secure` (set it when a TLS proxy is in
+    /// front; implied by `tls`).
     pub secure_cookies: bool,
+    /// True when the service itself serves TLS: answers carry HSTS and the
+    /// session cookie is `Secure`.
+    pub tls: bool,
     /// Failed sign-ins per user name, and per client address, before it is
     /// refused for the rest of `sign_in_window`.
     pub sign_in_max_failures: u32,
@@ -99,6 +103,7 @@ impl Default for ServerConfig {
             session_idle: std::time::Duration::from_secs(30 * 60),
             session_absolute: std::time::Duration::from_secs(12 * 3600),
             secure_cookies: false,
+            tls: false,
             sign_in_max_failures: 5,
             sign_in_window: std::time::Duration::from_secs(15 * 60),
             query_rate_per_minute: 120,
@@ -151,7 +156,9 @@ impl AppState {
     /// State over an open store and a loaded geocoder. Starts the store's
     /// writer thread, which reaches the store through the current tokio
     /// runtime: call it within one.
-    pub fn new(store: Store, geocoder: Arc<Geocoder>, config: ServerConfig) -> Self {
+    pub fn new(store: Store, geocoder: Arc<Geocoder>, mut config: ServerConfig) -> Self {
+        // A session cookie sent over TLS is never sent over plain HTTP.
+        config.secure_cookies |= config.tls;
         let metrics = Metrics::new();
         let sink = StoreSink::new(
             store.clone(),
