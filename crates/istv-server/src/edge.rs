@@ -5,6 +5,7 @@
 //! `max_connections` are open at once, and one more is closed as soon as it
 //! is accepted. (hyper's own header timer starts at the first byte, so a
 //! connection that sends nothing is timed here, and it has no idle timer.)
+//! With TLS, the handshake follows the first byte, within the same limit.
 
 use axum::extract::ConnectInfo;
 use axum::Router;
@@ -42,6 +43,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: EdgeLimits,
+    tls: Option<crate::Tls>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let mut builder = Builder::new(TokioExecutor::new());
@@ -75,6 +77,7 @@ pub(crate) async fn serve(
         let builder = builder.clone();
         let router = router.clone();
         let mut stop = stop_rx.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let mut first = [0u8; 1];
             tokio::select! {
@@ -87,7 +90,21 @@ pub(crate) async fn serve(
                 }
                 _ = stop.changed() => return drop(slot),
             }
-            serve_connection(stream, peer, router, &builder, limits, stop).await;
+            match tls {
+                None => serve_connection(stream, peer, router, &builder, limits, stop).await,
+                Some(crate::Tls(acceptor)) => {
+                    // The handshake has the header's time limit.
+                    let shake =
+                        tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream));
+                    match shake.await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, peer, router, &builder, limits, stop).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+            }
             drop(slot);
         });
     }

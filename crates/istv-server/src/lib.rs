@@ -15,11 +15,13 @@ mod sink;
 mod slow_body;
 mod state;
 mod throttle;
+mod tls;
 
 pub use auth::{CSRF_HEADER, SESSION_COOKIE};
 pub use error::ApiError;
 pub use istv_pipeline::{Receipt, RECEIPT_ERROR_CAP};
 pub use state::{AppState, ServerConfig};
+pub use tls::{Tls, TlsError};
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -111,13 +113,25 @@ pub async fn serve_metrics(
         idle_timeout: config.idle_timeout,
         max_connections: config.max_connections,
     };
-    edge::serve(listener, metrics_router(state), limits, shutdown).await
+    edge::serve(listener, metrics_router(state), limits, None, shutdown).await
 }
 
-/// Serves until `shutdown` completes, then lets in-flight requests finish.
+/// Serves plain HTTP until `shutdown` completes, then lets in-flight
+/// requests finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, state, None, shutdown).await
+}
+
+/// As [`serve`], over TLS when `tls` is given (set `ServerConfig::tls` to
+/// match, for HSTS and `Secure` cookies).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    tls: Option<Tls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let addr: SocketAddr = listener.local_addr()?;
@@ -130,7 +144,7 @@ pub async fn serve(
         idle_timeout: config.idle_timeout,
         max_connections: config.max_connections,
     };
-    edge::serve(listener, router(state), limits, async move {
+    edge::serve(listener, router(state), limits, tls, async move {
         shutdown.await;
         // New uploads are refused from here; running ones complete.
         ready.set_ready(false);

@@ -59,6 +59,10 @@ pub struct FileConfig {
     pub session_idle_minutes: Option<u64>,
     /// See `istv serve --session-hours`.
     pub session_hours: Option<u64>,
+    /// See `istv serve --tls-cert`.
+    pub tls_cert: Option<PathBuf>,
+    /// See `istv serve --tls-key`.
+    pub tls_key: Option<PathBuf>,
     /// See `istv serve --secure-cookies`.
     pub secure_cookies: Option<bool>,
     /// See `istv serve --log-format`.

@@ -88,8 +88,15 @@ pub struct Args {
     /// A browser session ends this many hours after sign-in [default: 12].
     #[arg(long, env = "ISTV_SESSION_HOURS")]
     session_hours: Option<u64>,
-    /// Mark the session cookie Secure (set it when a TLS proxy or TLS serves
-    /// the API).
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs
+    /// --tls-key. Answers then carry HSTS and session cookies are Secure.
+    #[arg(long, env = "ISTV_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "ISTV_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Mark the session cookie Secure (set it when a TLS proxy is in front;
+    /// implied by --tls-cert).
     #[arg(long, env = "ISTV_SECURE_COOKIES")]
     secure_cookies: bool,
     /// Log format: text or json [default: text].
@@ -231,12 +238,27 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
         metrics_separate: false,
         ..defaults
     };
+    let tls_files = match (
+        args.tls_cert.clone().or(file.tls_cert.clone()),
+        args.tls_key.clone().or(file.tls_key.clone()),
+    ) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => anyhow::bail!("TLS needs both a certificate (tls_cert) and its key (tls_key)"),
+    };
+    // Bad files stop the start, not the first connection.
+    let tls = tls_files
+        .map(|(cert, key)| istv_server::Tls::from_pem_files(&cert, &key))
+        .transpose()?;
+    let mut config = ServerConfig {
+        tls: tls.is_some(),
+        ..config
+    };
     // Bad disclosure parameters stop the start, not a later query.
     config
         .disclosure()
         .context("invalid disclosure control settings")?;
     let metrics_listen = args.metrics_listen.clone().or(file.metrics_listen.clone());
-    let mut config = config;
     config.metrics_separate = metrics_listen.is_some();
     // The demo prints a scrape token to try /metrics with.
     if args.demo && config.metrics_token.is_none() && metrics_listen.is_none() {
@@ -294,7 +316,8 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
-        eprintln!("istv listening on http://{addr} (started in {:.2}s)", started.elapsed().as_secs_f64());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        eprintln!("istv listening on {scheme}://{addr} (started in {:.2}s)", started.elapsed().as_secs_f64());
         if let Some(metrics_addr) = &metrics_listen {
             let metrics = tokio::net::TcpListener::bind(metrics_addr)
                 .await
@@ -316,7 +339,7 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
                 }
             });
         }
-        istv_server::serve(listener, state, shutdown_signal()).await?;
+        istv_server::serve_with(listener, state, tls, shutdown_signal()).await?;
         store.close().await;
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
@@ -393,6 +416,7 @@ async fn demo(
             &upload_token,
             None,
             false,
+            None,
         )
     })
     .await??;
