@@ -121,3 +121,132 @@ fn connections_past_the_cap_are_closed_and_the_open_ones_served() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(get(&format!("{}/healthz", server.base)).0, 200);
 }
+
+#[test]
+fn a_kept_alive_connection_left_idle_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        None,
+        &[
+            "--idle-timeout-ms",
+            "1000",
+            "--header-read-timeout-ms",
+            "60000",
+        ],
+    );
+    let mut idle = served_connection(&server.base);
+    // Kept alive after its answer...
+    assert!(
+        !closed_within(&mut idle, Duration::from_millis(200)),
+        "closed at once"
+    );
+    // ...and closed once idle for the limit (20 s would mean no timeout).
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(20)),
+        "still open"
+    );
+    // A connection that keeps asking stays open past the limit.
+    let mut busy = served_connection(&server.base);
+    for _ in 0..6 {
+        std::thread::sleep(Duration::from_millis(300));
+        busy.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 256];
+        while !answer.ends_with(b"ok\n") {
+            let n = busy.read(&mut buf).unwrap();
+            assert!(n > 0, "closed while in use");
+            answer.extend_from_slice(&buf[..n]);
+        }
+        assert!(answer.starts_with(b"HTTP/1.1 200"));
+    }
+}
+
+const FEED_HEADER: &str = "site_code,record_id,assault_datetime,assault_method,assault_location_type,assault_latitude,assault_longitude,patient_age,patient_sex\n";
+
+fn feed_row(id: &str) -> String {
+    format!("RJ122,{id},2024-03-01T22:00,body_part,street,51.5080,-0.1281,30,male\n")
+}
+
+#[test]
+fn a_stalled_upload_is_cut_off_and_frees_its_sites_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = add_site(dir.path(), None, "RJ122");
+    let server = Server::start(
+        dir.path(),
+        None,
+        &[
+            "--per-token-concurrency",
+            "1",
+            "--body-stall-ms",
+            "500",
+            "--header-read-timeout-ms",
+            "60000",
+        ],
+    );
+    let addr = server.base.trim_start_matches("http://");
+    let mut slow = TcpStream::connect(addr).unwrap();
+    let part = format!("{FEED_HEADER}{}{}", feed_row("S1"), feed_row("S2"));
+    slow.write_all(
+        format!(
+            "POST /api/v1/uploads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: text/csv\r\nContent-Length: 100000\r\n\r\n{part}"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    // The rest of the 100,000 bytes never comes.
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match slow.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                panic!("the stalled upload was not closed: {answer:?}")
+            }
+            Err(_) => break,
+        }
+    }
+    let answer = String::from_utf8(answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let receipt: serde_json::Value =
+        serde_json::from_str(&answer[answer.find("\r\n\r\n").unwrap() + 4..]).unwrap();
+    let error = "reading stopped after row 2: the upload was interrupted: no body bytes arrived for 500 ms; the request was cut off";
+    assert_eq!(receipt["error"], error, "{receipt}");
+    // The two whole rows sent before the stall are kept, as after a crash.
+    assert_eq!(
+        (receipt["rows"].as_u64(), receipt["accepted"].as_u64()),
+        (Some(2), Some(2))
+    );
+    // The receipt is stored as it was answered.
+    let id = receipt["upload_id"].as_str().unwrap();
+    let (status, stored) = get_with(
+        &format!("{}/api/v1/uploads/{id}", server.base),
+        Some(&token),
+    );
+    assert_eq!(status, 200);
+    let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(stored["error"], error);
+    // The site's one slot is free: the next upload is taken, not 429.
+    let whole = format!(
+        "{FEED_HEADER}{}{}{}",
+        feed_row("S1"),
+        feed_row("S2"),
+        feed_row("S3")
+    );
+    let (status, receipt) = post_upload(&server.base, &token, "text/csv", whole.as_bytes());
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(
+        (
+            receipt["rows"].as_u64(),
+            receipt["accepted"].as_u64(),
+            receipt["duplicates"].as_u64()
+        ),
+        (Some(3), Some(3), Some(2))
+    );
+    assert!(receipt["error"].is_null(), "{receipt}");
+}

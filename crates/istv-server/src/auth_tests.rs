@@ -505,6 +505,17 @@ async fn sessions_sign_in_carry_csrf_and_sign_out() {
         .to_str()
         .unwrap()
         .ends_with("; Secure"));
+    // Served over TLS by istv itself: Secure without the flag.
+    let t = fixture(ServerConfig {
+        tls: true,
+        ..config()
+    })
+    .await;
+    let (_, headers, _) = send(&t.app, sign_in("ana", PASSWORD)).await;
+    assert!(headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .ends_with("; Secure"));
 }
 
 #[tokio::test]

@@ -8,17 +8,21 @@ mod audit;
 mod auth;
 mod edge;
 mod error;
+mod headers;
 mod ingest;
 pub mod metrics;
 mod publish;
 mod sink;
+mod slow_body;
 mod state;
 mod throttle;
+mod tls;
 
 pub use auth::{CSRF_HEADER, SESSION_COOKIE};
 pub use error::ApiError;
 pub use istv_pipeline::{Receipt, RECEIPT_ERROR_CAP};
 pub use state::{AppState, ServerConfig};
+pub use tls::{Tls, TlsError};
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -28,6 +32,13 @@ use std::net::SocketAddr;
 /// Every route. Each needs a credential except `/healthz` and `/readyz`;
 /// `/metrics` is left out when it has a listener of its own.
 pub fn router(state: AppState) -> Router {
+    let config = state.config();
+    let body_rate = slow_body::BodyRate {
+        stall: config.body_stall,
+        min_bytes_per_s: config.min_body_bytes_per_s,
+        window: config.body_rate_window,
+    };
+    let transport = headers::Transport { tls: config.tls };
     let mut router = Router::new()
         .route(
             "/api/v1/session",
@@ -50,7 +61,16 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            body_rate,
+            slow_body::guard,
+        ))
         .layer(axum::extract::DefaultBodyLimit::disable())
+        // Outermost, so every answer has them, errors and 404s included.
+        .layer(axum::middleware::from_fn_with_state(
+            transport,
+            headers::secure,
+        ))
         .with_state(state)
 }
 
@@ -72,6 +92,11 @@ async fn guarded_metrics(
 pub fn metrics_router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics::export))
+        // Its own listener is plain HTTP: no HSTS.
+        .layer(axum::middleware::from_fn_with_state(
+            headers::Transport { tls: false },
+            headers::secure,
+        ))
         .with_state(state)
 }
 
@@ -86,15 +111,28 @@ pub async fn serve_metrics(
     let config = state.config();
     let limits = edge::EdgeLimits {
         header_read_timeout: config.header_read_timeout,
+        idle_timeout: config.idle_timeout,
         max_connections: config.max_connections,
     };
-    edge::serve(listener, metrics_router(state), limits, shutdown).await
+    edge::serve(listener, metrics_router(state), limits, None, shutdown).await
 }
 
-/// Serves until `shutdown` completes, then lets in-flight requests finish.
+/// Serves plain HTTP until `shutdown` completes, then lets in-flight
+/// requests finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, state, None, shutdown).await
+}
+
+/// As [`serve`], over TLS when `tls` is given (set `ServerConfig::tls` to
+/// match, for HSTS and `Secure` cookies).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    tls: Option<Tls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let addr: SocketAddr = listener.local_addr()?;
@@ -104,9 +142,10 @@ pub async fn serve(
     let config = state.config();
     let limits = edge::EdgeLimits {
         header_read_timeout: config.header_read_timeout,
+        idle_timeout: config.idle_timeout,
         max_connections: config.max_connections,
     };
-    edge::serve(listener, router(state), limits, async move {
+    edge::serve(listener, router(state), limits, tls, async move {
         shutdown.await;
         // New uploads are refused from here; running ones complete.
         ready.set_ready(false);

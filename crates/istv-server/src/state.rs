@@ -39,18 +39,30 @@ pub struct ServerConfig {
     /// The longest a query may wait for its turn and then run; past it the
     /// answer is 503 with `Retry-After`.
     pub query_timeout: std::time::Duration,
-    /// Longest wait for a request's header (on a new connection, and
-    /// between the requests of a kept-alive one); then the connection is
-    /// closed.
+    /// Longest wait for a request's header, from a new connection's start
+    /// or from the first byte of a request; then the connection is closed.
     pub header_read_timeout: std::time::Duration,
+    /// A kept-alive connection with no request for this long is closed.
+    pub idle_timeout: std::time::Duration,
+    /// A request body that sends no byte for this long is cut off.
+    pub body_stall: std::time::Duration,
+    /// A request body slower than this on average over `body_rate_window`
+    /// is cut off; 0 checks no rate.
+    pub min_body_bytes_per_s: u64,
+    /// The span `min_body_bytes_per_s` is averaged over.
+    pub body_rate_window: std::time::Duration,
     /// Connections open at once; one more is closed when accepted.
     pub max_connections: usize,
     /// A session ends after this long without a request.
     pub session_idle: std::time::Duration,
     /// A session ends this long after sign-in, however used.
     pub session_absolute: std::time::Duration,
-    /// Marks the session cookie `Secure` (set it when served over TLS).
+    /// Marks the session cookie `Secure` (set it when a TLS proxy is in
+    /// front; implied by `tls`).
     pub secure_cookies: bool,
+    /// True when the service itself serves TLS: answers carry HSTS and the
+    /// session cookie is `Secure`.
+    pub tls: bool,
     /// Failed sign-ins per user name, and per client address, before it is
     /// refused for the rest of `sign_in_window`.
     pub sign_in_max_failures: u32,
@@ -81,10 +93,17 @@ impl Default for ServerConfig {
             query_queue: 64,
             query_timeout: std::time::Duration::from_secs(10),
             header_read_timeout: std::time::Duration::from_secs(10),
+            idle_timeout: std::time::Duration::from_secs(60),
+            // A hospital link slower than 1 KiB/s for 30 s, or silent for
+            // 30 s, is broken or hostile: free the site's upload slot.
+            body_stall: std::time::Duration::from_secs(30),
+            min_body_bytes_per_s: 1024,
+            body_rate_window: std::time::Duration::from_secs(30),
             max_connections: 1024,
             session_idle: std::time::Duration::from_secs(30 * 60),
             session_absolute: std::time::Duration::from_secs(12 * 3600),
             secure_cookies: false,
+            tls: false,
             sign_in_max_failures: 5,
             sign_in_window: std::time::Duration::from_secs(15 * 60),
             query_rate_per_minute: 120,
@@ -137,7 +156,9 @@ impl AppState {
     /// State over an open store and a loaded geocoder. Starts the store's
     /// writer thread, which reaches the store through the current tokio
     /// runtime: call it within one.
-    pub fn new(store: Store, geocoder: Arc<Geocoder>, config: ServerConfig) -> Self {
+    pub fn new(store: Store, geocoder: Arc<Geocoder>, mut config: ServerConfig) -> Self {
+        // A session cookie sent over TLS is never sent over plain HTTP.
+        config.secure_cookies |= config.tls;
         let metrics = Metrics::new();
         let sink = StoreSink::new(
             store.clone(),

@@ -37,6 +37,14 @@ pub struct FileConfig {
     pub query_timeout_ms: Option<u64>,
     /// See `istv serve --header-read-timeout-ms`.
     pub header_read_timeout_ms: Option<u64>,
+    /// See `istv serve --idle-timeout-ms`.
+    pub idle_timeout_ms: Option<u64>,
+    /// See `istv serve --body-stall-ms`.
+    pub body_stall_ms: Option<u64>,
+    /// See `istv serve --min-body-bytes-per-s`.
+    pub min_body_bytes_per_s: Option<u64>,
+    /// See `istv serve --body-rate-window-ms`.
+    pub body_rate_window_ms: Option<u64>,
     /// See `istv serve --max-connections`.
     pub max_connections: Option<usize>,
     /// See `istv serve --no-warm-geocoder`.
@@ -51,6 +59,10 @@ pub struct FileConfig {
     pub session_idle_minutes: Option<u64>,
     /// See `istv serve --session-hours`.
     pub session_hours: Option<u64>,
+    /// See `istv serve --tls-cert`.
+    pub tls_cert: Option<PathBuf>,
+    /// See `istv serve --tls-key`.
+    pub tls_key: Option<PathBuf>,
     /// See `istv serve --secure-cookies`.
     pub secure_cookies: Option<bool>,
     /// See `istv serve --log-format`.

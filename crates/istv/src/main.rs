@@ -46,7 +46,7 @@ enum Command {
     #[command(subcommand)]
     Geo(cmd::geo::Command),
     /// Run the whole pipeline as one service: uploads, query API, metrics.
-    Serve(cmd::serve::Args),
+    Serve(Box<cmd::serve::Args>),
     /// Manage ED sites and their upload tokens.
     #[command(subcommand)]
     Sites(cmd::sites::Command),
@@ -78,7 +78,7 @@ fn main() -> ExitCode {
             Command::Validate(args) => cmd::validate::run(args),
             Command::Generate(args) => cmd::generate::run(args),
             Command::Geo(c) => cmd::geo::run(c, &common),
-            Command::Serve(args) => cmd::serve::run(args, &common, &file),
+            Command::Serve(args) => cmd::serve::run(*args, &common, &file),
             Command::Sites(c) => cmd::sites::run(c, &common),
             Command::Orgs(c) => cmd::users::orgs(c, &common),
             Command::Users(c) => cmd::users::users(c, &common),

@@ -44,11 +44,27 @@ pub struct Args {
     /// Retry-After, in milliseconds [default: 10000].
     #[arg(long, env = "ISTV_QUERY_TIMEOUT_MS")]
     query_timeout_ms: Option<u64>,
-    /// Longest wait for a request's header, on a new connection and between
-    /// the requests of a kept-alive one, in milliseconds; then the
+    /// Longest wait for a request's header, from a new connection's start
+    /// and from a request's first byte, in milliseconds; then the
     /// connection is closed [default: 10000].
     #[arg(long, env = "ISTV_HEADER_READ_TIMEOUT_MS")]
     header_read_timeout_ms: Option<u64>,
+    /// A kept-alive connection with no new request for this many
+    /// milliseconds is closed [default: 60000].
+    #[arg(long, env = "ISTV_IDLE_TIMEOUT_MS")]
+    idle_timeout_ms: Option<u64>,
+    /// A request body (an upload) that sends no byte for this many
+    /// milliseconds is cut off and its upload ends failed [default: 30000].
+    #[arg(long, env = "ISTV_BODY_STALL_MS")]
+    body_stall_ms: Option<u64>,
+    /// A request body slower than this many bytes a second, on average over
+    /// --body-rate-window-ms, is cut off; 0 checks no rate [default: 1024].
+    #[arg(long, env = "ISTV_MIN_BODY_BYTES_PER_S")]
+    min_body_bytes_per_s: Option<u64>,
+    /// The span --min-body-bytes-per-s is averaged over, in milliseconds
+    /// [default: 30000].
+    #[arg(long, env = "ISTV_BODY_RATE_WINDOW_MS")]
+    body_rate_window_ms: Option<u64>,
     /// Connections open at once; one more is closed as soon as it is
     /// accepted [default: 1024].
     #[arg(long, env = "ISTV_MAX_CONNECTIONS")]
@@ -72,8 +88,15 @@ pub struct Args {
     /// A browser session ends this many hours after sign-in [default: 12].
     #[arg(long, env = "ISTV_SESSION_HOURS")]
     session_hours: Option<u64>,
-    /// Mark the session cookie Secure (set it when a TLS proxy or TLS serves
-    /// the API).
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs
+    /// --tls-key. Answers then carry HSTS and session cookies are Secure.
+    #[arg(long, env = "ISTV_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "ISTV_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Mark the session cookie Secure (set it when a TLS proxy is in front;
+    /// implied by --tls-cert).
     #[arg(long, env = "ISTV_SECURE_COOKIES")]
     secure_cookies: bool,
     /// Log format: text or json [default: text].
@@ -166,6 +189,28 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
                 defaults.header_read_timeout,
                 std::time::Duration::from_millis,
             ),
+        idle_timeout: args
+            .idle_timeout_ms
+            .or(file.idle_timeout_ms)
+            .map_or(defaults.idle_timeout, |ms| {
+                std::time::Duration::from_millis(ms.max(1))
+            }),
+        body_stall: args
+            .body_stall_ms
+            .or(file.body_stall_ms)
+            .map_or(defaults.body_stall, |ms| {
+                std::time::Duration::from_millis(ms.max(1))
+            }),
+        min_body_bytes_per_s: args
+            .min_body_bytes_per_s
+            .or(file.min_body_bytes_per_s)
+            .unwrap_or(defaults.min_body_bytes_per_s),
+        body_rate_window: args
+            .body_rate_window_ms
+            .or(file.body_rate_window_ms)
+            .map_or(defaults.body_rate_window, |ms| {
+                std::time::Duration::from_millis(ms.max(1))
+            }),
         max_connections: args
             .max_connections
             .or(file.max_connections)
@@ -193,12 +238,27 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
         metrics_separate: false,
         ..defaults
     };
+    let tls_files = match (
+        args.tls_cert.clone().or(file.tls_cert.clone()),
+        args.tls_key.clone().or(file.tls_key.clone()),
+    ) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => anyhow::bail!("TLS needs both a certificate (tls_cert) and its key (tls_key)"),
+    };
+    // Bad files stop the start, not the first connection.
+    let tls = tls_files
+        .map(|(cert, key)| istv_server::Tls::from_pem_files(&cert, &key))
+        .transpose()?;
+    let mut config = ServerConfig {
+        tls: tls.is_some(),
+        ..config
+    };
     // Bad disclosure parameters stop the start, not a later query.
     config
         .disclosure()
         .context("invalid disclosure control settings")?;
     let metrics_listen = args.metrics_listen.clone().or(file.metrics_listen.clone());
-    let mut config = config;
     config.metrics_separate = metrics_listen.is_some();
     // The demo prints a scrape token to try /metrics with.
     if args.demo && config.metrics_token.is_none() && metrics_listen.is_none() {
@@ -256,7 +316,8 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
-        eprintln!("istv listening on http://{addr} (started in {:.2}s)", started.elapsed().as_secs_f64());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        eprintln!("istv listening on {scheme}://{addr} (started in {:.2}s)", started.elapsed().as_secs_f64());
         if let Some(metrics_addr) = &metrics_listen {
             let metrics = tokio::net::TcpListener::bind(metrics_addr)
                 .await
@@ -278,7 +339,7 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
                 }
             });
         }
-        istv_server::serve(listener, state, shutdown_signal()).await?;
+        istv_server::serve_with(listener, state, tls, shutdown_signal()).await?;
         store.close().await;
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
@@ -355,6 +416,7 @@ async fn demo(
             &upload_token,
             None,
             false,
+            None,
         )
     })
     .await??;

@@ -12,7 +12,8 @@ use std::process::ExitCode;
 pub struct Args {
     /// The feed (CSV, JSON Lines or Avro; gzip-compressed or not).
     file: PathBuf,
-    /// The service, e.g. http://127.0.0.1:8080 (the upload path is added).
+    /// The service, e.g. http://127.0.0.1:8080 or https://istv.example (the
+    /// upload path is added).
     #[arg(long, env = "ISTV_URL")]
     url: String,
     /// The site's upload token.
@@ -21,12 +22,23 @@ pub struct Args {
     /// The format, when the file name does not tell it.
     #[arg(long, value_parser = super::parse_format)]
     format: Option<Format>,
+    /// Trust the CA certificates in this PEM file for an https:// URL (a
+    /// private CA), instead of the public roots.
+    #[arg(long, env = "ISTV_CA_CERT")]
+    ca_cert: Option<PathBuf>,
 }
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let url = upload_url(&args.url);
-    let receipt = send(&args.file, &url, &args.token, args.format, true)?;
+    let receipt = send(
+        &args.file,
+        &url,
+        &args.token,
+        args.format,
+        true,
+        args.ca_cert.as_deref(),
+    )?;
     println!("{}", serde_json::to_string_pretty(&receipt)?);
     let rejected = receipt["rejected"].as_u64().unwrap_or(0);
     Ok(if receipt.get("error").is_some() {
@@ -61,6 +73,25 @@ impl<R: Read> Read for Tracked<R> {
     }
 }
 
+/// The certificates of a PEM file: the CAs an https:// upload trusts.
+fn ca_certs(path: &Path) -> anyhow::Result<Vec<ureq::tls::Certificate<'static>>> {
+    let pem = std::fs::read(path)
+        .with_context(|| format!("cannot read CA certificates from {}", path.display()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item.with_context(|| format!("{} is not valid PEM", path.display()))? {
+            ureq::tls::PemItem::Certificate(c) => certs.push(c),
+            _ => continue,
+        }
+    }
+    anyhow::ensure!(
+        !certs.is_empty(),
+        "{} holds no CERTIFICATE block",
+        path.display()
+    );
+    Ok(certs)
+}
+
 /// Streams `path` to the upload endpoint and returns the receipt.
 pub fn send(
     path: &Path,
@@ -68,6 +99,7 @@ pub fn send(
     token: &str,
     format: Option<Format>,
     show_progress: bool,
+    ca_cert: Option<&Path>,
 ) -> anyhow::Result<serde_json::Value> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
@@ -84,11 +116,17 @@ pub fn send(
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(None)
-        .build()
-        .into();
+        .timeout_global(None);
+    if let Some(ca) = ca_cert {
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&ca_certs(ca)?))
+                .build(),
+        );
+    }
+    let agent: ureq::Agent = config.build().into();
     let body = Tracked {
         inner: file,
         bar: bar.clone(),
