@@ -67,11 +67,12 @@ pub(crate) struct Sent<'a> {
     hash: Option<u64>,
     /// The batch sends the key once.
     pub(crate) once: bool,
-    /// Inserted as a new record before the prefetch (SQLite).
+    /// Inserted as a new record during the lookup (SQLite).
     pub(crate) inserted: bool,
 }
 
-/// The stored records a batch touches, as gathered by the prefetch.
+/// The stored records a batch touches, as gathered by the lookup
+/// (SQLite) or the prefetch (PostgreSQL).
 pub(crate) struct Stored<'a> {
     /// What the batch sends, by (site, record id): an index into `sents`.
     sent: HashMap<(&'a str, &'a str), u32, foldhash::fast::RandomState>,
@@ -151,8 +152,8 @@ impl<'a> Stored<'a> {
         changed
     }
 
-    /// Whether the record of the batch's `i`th event was inserted before
-    /// the prefetch.
+    /// Whether the record of the batch's `i`th event was inserted as new
+    /// during the lookup (SQLite).
     pub(crate) fn inserted(&self, i: usize) -> bool {
         self.sents[self.slot[i] as usize].inserted
     }

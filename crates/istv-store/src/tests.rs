@@ -527,10 +527,10 @@ async fn matches_the_model(store: Store) {
     assert_eq!(report.cube_keys, model.cube().len() as u64);
 }
 
-/// New keys are inserted before the prefetch until enough stored ones turn
-/// up; a batch mixing new keys, stored ones (unchanged and changed) and
-/// keys repeated within it, in runs longer than that limit on either side,
-/// still gives the model's counts.
+/// A batch mixing new keys, stored ones (unchanged and changed) and keys
+/// repeated within it, in long runs of each, gives the model's counts:
+/// SQLite inserts a new key sent once during its lookup, and plans the
+/// rest; PostgreSQL plans them all.
 async fn new_and_stored_keys_mixed(store: Store) {
     let old = synthetic(400, 4, 0);
     let mut model = Ledger::new();

@@ -115,6 +115,7 @@ fn collision(t: &Ptable, a: u64, b: u64) -> f64 {
         .sum()
 }
 
+#[derive(Default)]
 struct Attack {
     recovered: usize,
     tried: usize,
@@ -163,11 +164,7 @@ const METHODS: [&str; 6] = [
 /// month's other methods there.
 fn total_minus_siblings(events: &[Event], ledger: &Ledger, d: &Disclosure) -> Attack {
     let table = d.table();
-    let mut a = Attack {
-        recovered: 0,
-        tried: 0,
-        expected: 0.0,
-    };
+    let mut a = Attack::default();
     for m in 1..=12u32 {
         let (from, to) = month_range(m);
         for b in 0..BOROUGHS {
@@ -251,11 +248,7 @@ fn a_range_minus_the_range_one_day_shorter() {
     ledger.apply(&events);
     let d = Disclosure::default();
     let t = d.table().unwrap();
-    let mut a = Attack {
-        recovered: 0,
-        tried: 0,
-        expected: 0.0,
-    };
+    let mut a = Attack::default();
     for m in 1..=12u32 {
         let (from, to) = month_range(m);
         let shorter =
@@ -310,11 +303,7 @@ fn a_filter_minus_its_complement() {
     ledger.apply(&events);
     let d = Disclosure::default();
     let t = d.table().unwrap();
-    let mut a = Attack {
-        recovered: 0,
-        tried: 0,
-        expected: 0.0,
-    };
+    let mut a = Attack::default();
     // Women treated at one site in one month: the month's total there
     // minus everyone else's figure.
     for m in 1..=12u32 {
