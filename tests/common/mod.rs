@@ -9,32 +9,23 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The `istv` binary of the same build profile as this test. Test runs do
-/// not always rebuild plain binaries, so it is built (a no-op when fresh)
-/// once per test process.
+/// The `istv` binary of the same build profile as this test. The tests
+/// belong to the `istv` package, so cargo builds the binary before it
+/// builds them, with the same features.
 pub fn istv_bin() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().expect("test executable path");
-            // target/<profile>/deps/<test> -> target/<profile>/istv
-            let profile_dir = exe
-                .parent()
-                .and_then(Path::parent)
-                .expect("target profile dir");
-            let mut cmd = Command::new(env!("CARGO"));
-            cmd.args(["build", "--quiet", "-p", "istv", "--bin", "istv"])
-                .current_dir(root());
-            if profile_dir.file_name().is_some_and(|n| n == "release") {
-                cmd.arg("--release");
-            }
-            let status = cmd.status().expect("cargo runs");
-            assert!(status.success(), "cannot build the istv binary");
-            let bin = profile_dir.join(format!("istv{}", std::env::consts::EXE_SUFFIX));
-            assert!(bin.exists(), "no istv binary at {}", bin.display());
-            bin
-        })
-        .clone()
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/istv
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile dir");
+    let bin = profile_dir.join(format!("istv{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "no istv binary at {}: run the end-to-end tests through cargo (cargo test -p istv)",
+        bin.display()
+    );
+    bin
 }
 
 /// A command running `istv` with a private data directory.
