@@ -14,7 +14,7 @@ use crate::codec::{now_text, parse_time};
 use crate::ids;
 use crate::{Db, Result, Store, StoreError};
 use chrono::{DateTime, Utc};
-use istv_aggregate::{Event, RecordKey};
+use istv_aggregate::{Event, GeocodeMethod, RecordKey};
 use istv_core::{AgeBand, Sex};
 use std::collections::{BTreeMap, HashMap};
 
@@ -67,47 +67,85 @@ pub struct SiteTallies {
     pub last_upload_at: Option<DateTime<Utc>>,
 }
 
-/// The tallies (kind, name) one stored record counts under.
-fn contributions(e: &Event) -> impl Iterator<Item = (&'static str, &'static str)> {
-    let fields = [
-        e.assault_hour.is_some().then_some("assault_time"),
-        (e.age_band != AgeBand::Unknown).then_some("age_band"),
-        (e.sex != Sex::NotKnown).then_some("sex"),
+/// The tallies one stored record counts under, as slots: its geocoding
+/// method's place in [`GeocodeMethod::ALL`], then one per field of
+/// [`QUALITY_FIELDS`] it has a value in.
+const SLOTS: usize = GeocodeMethod::ALL.len() + QUALITY_FIELDS.len();
+
+/// The (kind, name) of a slot.
+fn slot_name(slot: usize) -> (&'static str, &'static str) {
+    match GeocodeMethod::ALL.get(slot) {
+        Some(m) => ("method", m.as_str()),
+        None => ("field", QUALITY_FIELDS[slot - GeocodeMethod::ALL.len()]),
+    }
+}
+
+/// Adds `sign` to each slot `e` counts under.
+fn count(e: &Event, sign: i64, slots: &mut [i64; SLOTS]) {
+    let method = GeocodeMethod::ALL
+        .iter()
+        .position(|m| *m == e.geocode_method)
+        .expect("every method is in ALL");
+    slots[method] += sign;
+    let fields = GeocodeMethod::ALL.len();
+    let has = [
+        e.assault_hour.is_some(),
+        e.age_band != AgeBand::Unknown,
+        e.sex != Sex::NotKnown,
     ];
-    std::iter::once(("method", e.geocode_method.as_str()))
-        .chain(fields.into_iter().flatten().map(|f| ("field", f)))
+    for (i, has) in has.into_iter().enumerate() {
+        if has {
+            slots[fields + i] += sign;
+        }
+    }
+}
+
+/// The slots of `site` in `sites`, added when missing.
+fn site_slots<'s, 'a>(
+    sites: &'s mut Vec<(&'a str, [i64; SLOTS])>,
+    site: &'a str,
+) -> &'s mut [i64; SLOTS] {
+    let i = match sites.iter().rposition(|(s, _)| *s == site) {
+        Some(i) => i,
+        None => {
+            sites.push((site, [0; SLOTS]));
+            sites.len() - 1
+        }
+    };
+    &mut sites[i].1
 }
 
 /// The net change of the quality tallies by (site, kind, name) that a batch
 /// makes: `new` are records inserted as new, `upserts` the final state of
 /// every other record the batch sends and `existing` the stored version of
-/// those that were stored. Zero changes are left out.
+/// those that were stored. Zero changes are left out. Counted in a fixed
+/// array per site (a batch nearly always has one site), so the cost is a
+/// few additions per record.
 pub(crate) fn quality_deltas<'a>(
     new: &[&'a Event],
     upserts: &[&'a Event],
     existing: &HashMap<RecordKey, Event>,
 ) -> Vec<(&'a str, &'static str, &'static str, i64)> {
-    let mut deltas: BTreeMap<(&'a str, &'static str, &'static str), i64> = BTreeMap::new();
+    let mut sites: Vec<(&'a str, [i64; SLOTS])> = Vec::new();
     for e in new.iter().chain(upserts) {
-        let site = e.site_code.as_str();
-        for (kind, name) in contributions(e) {
-            *deltas.entry((site, kind, name)).or_default() += 1;
-        }
+        count(e, 1, site_slots(&mut sites, e.site_code.as_str()));
     }
     for e in upserts {
         if let Some(old) = existing.get(&e.record_key()) {
-            for (kind, name) in contributions(old) {
-                *deltas
-                    .entry((e.site_code.as_str(), kind, name))
-                    .or_default() -= 1;
+            count(old, -1, site_slots(&mut sites, e.site_code.as_str()));
+        }
+    }
+    sites.sort_unstable_by_key(|(s, _)| *s);
+    let mut out = Vec::new();
+    for (site, slots) in sites {
+        for (slot, delta) in slots.into_iter().enumerate() {
+            if delta != 0 {
+                let (kind, name) = slot_name(slot);
+                out.push((site, kind, name, delta));
             }
         }
     }
-    deltas
-        .into_iter()
-        .filter(|(_, d)| *d != 0)
-        .map(|((s, k, n), d)| (s, k, n, d))
-        .collect()
+    out
 }
 
 /// Adds to a tally (parameters: site, kind, name, change).
