@@ -248,3 +248,94 @@ fn rows_of(path: &std::path::Path) -> Vec<Vec<Option<String>>> {
     assert!(!rows.is_empty());
     rows
 }
+
+#[test]
+fn sites_take_an_expected_upload_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    istv_ok(d, None, &["sites", "add", "--code", "RJ1", "--name", "One"]);
+    istv_ok(
+        d,
+        None,
+        &[
+            "sites",
+            "add",
+            "--code",
+            "RJ2",
+            "--name",
+            "Two",
+            "--expected-interval-days",
+            "7",
+        ],
+    );
+    let intervals = |d: &std::path::Path| -> Vec<(String, String)> {
+        let list = istv_ok(d, None, &["sites", "list"]);
+        let mut lines = list.lines();
+        assert_eq!(
+            lines.next(),
+            Some("code\tname\tcreated_at\trevoked\texpected_interval_days")
+        );
+        lines
+            .map(|l| {
+                let cols: Vec<&str> = l.split('\t').collect();
+                (cols[0].to_owned(), cols[4].to_owned())
+            })
+            .collect()
+    };
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    assert_eq!(intervals(d), pairs(&[("RJ1", "35"), ("RJ2", "7")]));
+    istv_ok(
+        d,
+        None,
+        &[
+            "sites",
+            "update",
+            "--code",
+            "RJ1",
+            "--expected-interval-days",
+            "60",
+        ],
+    );
+    assert_eq!(intervals(d), pairs(&[("RJ1", "60"), ("RJ2", "7")]));
+    for args in [
+        &[
+            "sites",
+            "update",
+            "--code",
+            "XX9",
+            "--expected-interval-days",
+            "3",
+        ][..],
+        &[
+            "sites",
+            "update",
+            "--code",
+            "RJ1",
+            "--expected-interval-days",
+            "0",
+        ][..],
+        &["sites", "update", "--code", "RJ1"][..],
+    ] {
+        let o = istv_on(d, None).args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+    assert!(stderr(
+        &istv_on(d, None)
+            .args([
+                "sites",
+                "update",
+                "--code",
+                "XX9",
+                "--expected-interval-days",
+                "3"
+            ])
+            .output()
+            .unwrap()
+    )
+    .contains("no site `XX9`"));
+    assert_eq!(intervals(d), pairs(&[("RJ1", "60"), ("RJ2", "7")]));
+}
