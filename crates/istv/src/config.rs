@@ -55,6 +55,8 @@ pub struct FileConfig {
     pub metrics_listen: Option<String>,
     /// See `istv serve --query-rate-per-minute`.
     pub query_rate_per_minute: Option<u32>,
+    /// See `istv serve --query-rate-per-org-per-minute`.
+    pub query_rate_per_org_per_minute: Option<u32>,
     /// See `istv serve --session-idle-minutes`.
     pub session_idle_minutes: Option<u64>,
     /// See `istv serve --session-hours`.

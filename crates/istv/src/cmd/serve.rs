@@ -81,6 +81,10 @@ pub struct Args {
     /// [default: 120].
     #[arg(long, env = "ISTV_QUERY_RATE_PER_MINUTE")]
     query_rate_per_minute: Option<u32>,
+    /// Queries all the users of one organisation may make a minute
+    /// together; more get 429 with Retry-After [default: 600].
+    #[arg(long, env = "ISTV_QUERY_RATE_PER_ORG_PER_MINUTE")]
+    query_rate_per_org_per_minute: Option<u32>,
     /// A browser session ends after this many minutes without a request
     /// [default: 30].
     #[arg(long, env = "ISTV_SESSION_IDLE_MINUTES")]
@@ -233,6 +237,11 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
             .query_rate_per_minute
             .or(file.query_rate_per_minute)
             .unwrap_or(defaults.query_rate_per_minute)
+            .max(1),
+        query_rate_per_org_per_minute: args
+            .query_rate_per_org_per_minute
+            .or(file.query_rate_per_org_per_minute)
+            .unwrap_or(defaults.query_rate_per_org_per_minute)
             .max(1),
         metrics_token: args.metrics_token.clone().or(file.metrics_token.clone()),
         metrics_separate: false,
