@@ -39,6 +39,7 @@ fn event(id: &str, day: &str, borough: &str) -> Event {
         site_code: "RJ122".into(),
         record_id: id.into(),
         content_hash: 7,
+        legacy_hash: 7,
         assault_date: NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap(),
         assault_hour: Some(21),
         method: AssaultMethod::BodyPart,

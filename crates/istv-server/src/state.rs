@@ -74,6 +74,11 @@ pub struct ServerConfig {
     /// together (a bucket refilled evenly), so that an organisation's
     /// users cannot average many queries by sharing them out.
     pub query_rate_per_org_per_minute: u32,
+    /// The deployment's secret key of records' content hashes (kept in the
+    /// data directory by `istv serve`). The default is random per process,
+    /// which suits tests only: under another key every re-sent row of a
+    /// record stored before counts as a correction.
+    pub content_key: istv_aggregate::ContentKey,
     /// The bearer token a Prometheus scrape may send for `/metrics`.
     pub metrics_token: Option<String>,
     /// True when `/metrics` is served on a listener of its own
@@ -112,6 +117,11 @@ impl Default for ServerConfig {
             sign_in_window: std::time::Duration::from_secs(15 * 60),
             query_rate_per_minute: 120,
             query_rate_per_org_per_minute: 600,
+            content_key: {
+                let mut bytes = [0u8; istv_aggregate::ContentKey::LEN];
+                getrandom::fill(&mut bytes).expect("the system's random source is unavailable");
+                istv_aggregate::ContentKey::new(bytes)
+            },
             metrics_token: None,
             metrics_separate: false,
         }

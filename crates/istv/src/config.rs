@@ -57,6 +57,8 @@ pub struct FileConfig {
     pub query_rate_per_minute: Option<u32>,
     /// See `istv serve --query-rate-per-org-per-minute`.
     pub query_rate_per_org_per_minute: Option<u32>,
+    /// See `istv serve --content-key-file`.
+    pub content_key_file: Option<std::path::PathBuf>,
     /// See `istv serve --session-idle-minutes`.
     pub session_idle_minutes: Option<u64>,
     /// See `istv serve --session-hours`.
