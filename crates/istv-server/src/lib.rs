@@ -17,6 +17,7 @@ mod slow_body;
 mod state;
 mod throttle;
 mod tls;
+mod users;
 
 pub use auth::{CSRF_HEADER, SESSION_COOKIE};
 pub use error::ApiError;
@@ -51,6 +52,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/aggregates", get(publish::aggregates))
         .route("/api/v1/cells", get(publish::cells))
         .route("/api/v1/areas", get(publish::areas))
+        .route("/api/v1/users", get(users::list).post(users::add))
+        .route("/api/v1/users/{name}/disable", post(users::disable))
+        .route("/api/v1/users/{name}/password", post(users::reset_password))
+        .route("/api/v1/users/{name}/tokens", post(users::issue_token))
+        .route(
+            "/api/v1/users/{name}/tokens/{token}",
+            axum::routing::delete(users::revoke_token),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(state::ready));
     if !state.config().metrics_separate {
