@@ -261,10 +261,11 @@ class Server:
         t0 = time.monotonic()
         with open(logpath, "w") as logf:
             self.proc = subprocess.Popen(
-                # Exact counts (see SUPPRESS_BELOW), and no per-user query
-                # rate: one analyst token runs every client.
+                # Exact counts (see SUPPRESS_BELOW), and no per-user or per-organisation
+                # query rate: one analyst token runs every client.
                 [ISTV, *self.args, "serve", "--listen", "127.0.0.1:0", "--max-perturbation", "0",
-                 "--suppress-below", str(SUPPRESS_BELOW), "--query-rate-per-minute", "1000000000"],
+                 "--suppress-below", str(SUPPRESS_BELOW), "--query-rate-per-minute", "1000000000",
+                 "--query-rate-per-org-per-minute", "1000000000"],
                 stdout=subprocess.DEVNULL,
                 stderr=logf,
                 env=env,

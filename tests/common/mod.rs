@@ -208,6 +208,7 @@ impl Server {
             .env("ISTV_METRICS_TOKEN", METRICS_TOKEN)
             // The journeys query more than a person would.
             .env("ISTV_QUERY_RATE_PER_MINUTE", "100000")
+            .env("ISTV_QUERY_RATE_PER_ORG_PER_MINUTE", "100000")
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .spawn()

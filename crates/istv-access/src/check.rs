@@ -58,6 +58,42 @@ pub enum Denied {
     /// A dimension the profile does not list.
     #[error("dimension {0} is not in your profile")]
     DimensionNotAllowed(Dimension),
+    /// A role that does not manage users.
+    #[error("the {0} role cannot manage users; an organisation's org_admin or an admin can")]
+    CannotManageUsers(Role),
+    /// An admin account made or changed over the API.
+    #[error("admin accounts are made and changed with the istv command only")]
+    AdminByCli,
+    /// A scope wider than the manager's own.
+    #[error("you cannot grant borough {asked}: it is outside your scope ({scope})")]
+    GrantScope {
+        /// The borough asked for (`all` for all of London).
+        asked: String,
+        /// The manager's boroughs.
+        scope: String,
+    },
+    /// A resolution finer than the manager's own.
+    #[error("you cannot grant resolution {asked}: your profile allows {max}")]
+    GrantResolution {
+        /// The resolution asked for.
+        asked: u8,
+        /// The manager's finest.
+        max: u8,
+    },
+    /// An area level finer than the manager's own.
+    #[error("you cannot grant {asked} figures: your profile allows {finest}")]
+    GrantArea {
+        /// The level asked for.
+        asked: &'static str,
+        /// The manager's finest.
+        finest: &'static str,
+    },
+    /// Every dimension, by a manager limited to some.
+    #[error("you cannot grant every dimension: your profile lists some")]
+    GrantAllDimensions,
+    /// A dimension the manager's profile lacks.
+    #[error("you cannot grant dimension {0}: it is not in your profile")]
+    GrantDimension(Dimension),
     /// A scope that cannot be read (CLI input).
     #[error("invalid borough code `{0}`: expected all or ONS borough codes such as E09000001")]
     InvalidScope(String),

@@ -22,9 +22,11 @@
 #![warn(missing_docs)]
 
 mod check;
+mod manage;
 pub mod password;
 
 pub use check::{may_query, may_read_receipt, may_upload, scope_query, Denied};
+pub use manage::{may_change, may_grant, may_manage_users, sees_org};
 
 use istv_aggregate::Dimension;
 use std::collections::BTreeSet;

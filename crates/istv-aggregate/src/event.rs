@@ -59,9 +59,15 @@ pub struct Event {
     /// The ED's reference for the attendance; with `site_code`, the identity
     /// of the record.
     pub record_id: String,
-    /// Hash of the validated content (see [`content_hash`]): a re-sent row
-    /// with the same hash is a duplicate, with another hash a correction.
+    /// Keyed hash of the validated content (see [`crate::content`]): a
+    /// re-sent row with the same hash is a duplicate, with another hash a
+    /// correction.
     pub content_hash: u64,
+    /// The content's hash under the scheme before keyed hashes (see
+    /// [`crate::content::legacy_content_hash`]): compared only with a
+    /// record stored under that scheme, so that its re-send is still
+    /// recognised. Never stored.
+    pub legacy_hash: u64,
     /// London calendar date of the assault.
     pub assault_date: NaiveDate,
     /// London clock hour of the assault (0-23); `None` when only a date was
@@ -163,97 +169,9 @@ pub struct RecordKey {
     pub record_id: String,
 }
 
-/// FNV-1a 64-bit offset basis.
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-/// FNV-1a 64-bit prime.
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-/// A stable 64-bit hash of a record's content, given as its fields in a fixed
-/// order.
-///
-/// The algorithm is FNV-1a 64 over each part's UTF-8 bytes, each part followed
-/// by a 0xFF byte (which never occurs in UTF-8, so `["ab", "c"]` and
-/// `["a", "bc"]` differ). It is fixed forever: hashes are stored, and a
-/// change would turn every re-sent row into a correction. It is not
-/// cryptographic; it only has to tell a re-sent row from a changed one.
-pub fn content_hash(parts: &[&str]) -> u64 {
-    let mut h = ContentHasher::new();
-    for part in parts {
-        h.part(part);
-    }
-    h.finish()
-}
-
-/// [`content_hash`] a part at a time: a part may be written in pieces with
-/// `write!`, so nothing needs to be formatted into a string first.
-#[derive(Debug, Clone)]
-pub struct ContentHasher(u64);
-
-impl ContentHasher {
-    /// A hash of no parts yet.
-    pub fn new() -> Self {
-        ContentHasher(FNV_OFFSET)
-    }
-
-    fn bytes(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(FNV_PRIME);
-        }
-    }
-
-    /// Ends the part written so far (with `write!`, or nothing: an empty
-    /// part).
-    pub fn end_part(&mut self) {
-        self.bytes(&[0xFF]);
-    }
-
-    /// Adds a whole part.
-    pub fn part(&mut self, part: &str) {
-        self.bytes(part.as_bytes());
-        self.end_part();
-    }
-
-    /// The hash of the parts added.
-    pub fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-impl Default for ContentHasher {
-    fn default() -> Self {
-        ContentHasher::new()
-    }
-}
-
-impl std::fmt::Write for ContentHasher {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.bytes(s.as_bytes());
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn content_hash_is_stable_and_separates_parts() {
-        // Fixed values: a change here breaks every stored hash.
-        assert_eq!(content_hash(&[]), FNV_OFFSET);
-        assert_eq!(content_hash(&["a"]), 0x089b_c907_b544_c769);
-        assert_eq!(content_hash(&["RJ1", "A-1"]), 0x80a2_385f_e226_8f47);
-        let ab_c = content_hash(&["ab", "c"]);
-        let a_bc = content_hash(&["a", "bc"]);
-        assert_ne!(ab_c, a_bc);
-        assert_ne!(content_hash(&["", "x"]), content_hash(&["x", ""]));
-        // Written in pieces, the same hash.
-        let mut h = ContentHasher::new();
-        std::fmt::Write::write_fmt(&mut h, format_args!("R{}1", 'J')).unwrap();
-        h.end_part();
-        h.part("A-1");
-        assert_eq!(h.finish(), 0x80a2_385f_e226_8f47);
-    }
 
     #[test]
     fn record_keys_are_in_range_stable_and_depend_on_the_seed() {

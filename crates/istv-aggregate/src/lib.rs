@@ -17,21 +17,22 @@
 //! keys ([`Tally`]) for it.
 #![warn(missing_docs)]
 
+pub mod content;
 pub mod cube;
 pub mod disclosure;
 pub mod event;
 pub mod query;
 pub mod rollup;
 
+pub use content::{
+    content_hash, legacy_content_hash, ContentHasher, ContentHashes, ContentKey, ContentKeyError,
+};
 pub use cube::{
     cell_from_int, cell_to_int, plan_batch, plan_batch_in_upload, BatchOutcome, BatchPlan,
     CellResolution, Column, Cube, CubeKey, Ledger, Tally, Value,
 };
 pub use disclosure::{Disclosure, PerturbationParams, Ptable, Published};
-pub use event::{
-    content_hash, ContentHasher, DisclosureKeys, Event, GeocodeMethod, LocationStatus, RecordKey,
-    RECORD_KEYS,
-};
+pub use event::{DisclosureKeys, Event, GeocodeMethod, LocationStatus, RecordKey, RECORD_KEYS};
 pub use query::{Dimension, Plan, Query, QueryError, Row};
 pub use rollup::{route, Grain, KeyView, Rollup, RollupDeltas, RollupSet, Route, Table, ROLLUPS};
 

@@ -13,6 +13,7 @@ fn event(id: &str, day: &str, borough: &str, hash: u64) -> Event {
         site_code: "RJ1".into(),
         record_id: id.into(),
         content_hash: hash,
+        legacy_hash: hash,
         assault_date: NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap(),
         assault_hour: Some(22),
         method: AssaultMethod::SharpObject,
@@ -387,6 +388,7 @@ fn arb_event() -> impl Strategy<Value = Event> {
             site_code: site_code.into(),
             record_id,
             content_hash: hash,
+            legacy_hash: hash,
             assault_date: NaiveDate::from_ymd_opt(2024, 2, 20).unwrap()
                 + chrono::Duration::days(day),
             assault_hour: hour,

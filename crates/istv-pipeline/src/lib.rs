@@ -16,8 +16,9 @@
 pub mod driver;
 
 pub use driver::{DriverError, Ingest, Receipt, RowCounts, Sink, Writer, RECEIPT_ERROR_CAP};
+pub use istv_aggregate::ContentKey;
 
-use istv_aggregate::{ContentHasher, DisclosureKeys, Event};
+use istv_aggregate::{ContentHasher, ContentHashes, DisclosureKeys, Event};
 use istv_core::Attendance;
 use istv_geo::{Geocode, Geocoder, LocationInput};
 
@@ -33,15 +34,15 @@ pub fn location_input(a: &Attendance) -> LocationInput<'_> {
     }
 }
 
-/// A stable hash of everything the ED sent for this attendance, after
-/// normalisation: re-sending the same row gives the same hash (a duplicate);
-/// any change, even to a field that is not published, gives another (a
-/// correction).
-pub fn content_hash(a: &Attendance) -> u64 {
+/// The hashes, keyed under `key` and legacy, of everything the ED sent for
+/// this attendance, after normalisation: re-sending the same row gives the
+/// same hashes (a duplicate); any change, even to a field that is not
+/// published, gives others (a correction).
+pub fn content_hash(a: &Attendance, key: &ContentKey) -> ContentHashes {
     use std::fmt::Write;
     // Each part written straight into the hasher, in the same bytes as the
-    // text the stored hashes were made from (writing to it cannot fail).
-    let mut h = ContentHasher::new();
+    // text the legacy hashes were made from (writing to it cannot fail).
+    let mut h = ContentHasher::new(key);
     h.part(&a.site_code);
     h.part(&a.record_id);
     if let Some(t) = a.arrival {
@@ -81,13 +82,23 @@ pub fn content_hash(a: &Attendance) -> u64 {
     h.finish()
 }
 
+/// The keys an event is made with: the record keys of disclosure control
+/// and the deployment's content key.
+#[derive(Debug, Clone, Copy)]
+pub struct Keys<'a> {
+    /// Gives each event its record key.
+    pub disclosure: &'a DisclosureKeys,
+    /// Keys each event's content hash.
+    pub content: &'a ContentKey,
+}
+
 /// The storable event of a geocoded attendance: coded values, the London
-/// date and hour, the geocoder's cell and areas, and its record key from
-/// `keys`; nothing else.
-pub fn to_event(a: &Attendance, g: &Geocode, keys: &DisclosureKeys) -> Event {
+/// date and hour, the geocoder's cell and areas, its content hashes and its
+/// record key from `keys`; nothing else.
+pub fn to_event(a: &Attendance, g: &Geocode, keys: Keys<'_>) -> Event {
     event(
         a,
-        content_hash(a),
+        content_hash(a, keys.content),
         a.site_code.clone(),
         a.record_id.clone(),
         g,
@@ -97,8 +108,8 @@ pub fn to_event(a: &Attendance, g: &Geocode, keys: &DisclosureKeys) -> Event {
 
 /// [`to_event`] for an attendance no longer needed, whose identity strings
 /// move into the event instead of being copied.
-pub fn into_event(mut a: Attendance, g: &Geocode, keys: &DisclosureKeys) -> Event {
-    let hash = content_hash(&a);
+pub fn into_event(mut a: Attendance, g: &Geocode, keys: Keys<'_>) -> Event {
+    let hash = content_hash(&a, keys.content);
     let site_code = std::mem::take(&mut a.site_code);
     let record_id = std::mem::take(&mut a.record_id);
     event(&a, hash, site_code, record_id, g, keys)
@@ -107,17 +118,18 @@ pub fn into_event(mut a: Attendance, g: &Geocode, keys: &DisclosureKeys) -> Even
 /// The event of `a` with its identity given apart, so it can be moved.
 fn event(
     a: &Attendance,
-    content_hash: u64,
+    hashes: ContentHashes,
     site_code: String,
     record_id: String,
     g: &Geocode,
-    keys: &DisclosureKeys,
+    keys: Keys<'_>,
 ) -> Event {
     Event {
-        disclosure_key: keys.key(&site_code, &record_id),
+        disclosure_key: keys.disclosure.key(&site_code, &record_id),
         site_code,
         record_id,
-        content_hash,
+        content_hash: hashes.keyed,
+        legacy_hash: hashes.legacy,
         assault_date: a.assault.local_date,
         assault_hour: a.assault.hour().map(|h| h as u8),
         method: a.assault_method,
@@ -134,7 +146,7 @@ fn event(
 }
 
 /// Geocodes an attendance into its event.
-pub fn geocode_stage(geocoder: &Geocoder, keys: &DisclosureKeys, a: &Attendance) -> Event {
+pub fn geocode_stage(geocoder: &Geocoder, keys: Keys<'_>, a: &Attendance) -> Event {
     to_event(a, &geocoder.geocode(&location_input(a)), keys)
 }
 
@@ -143,7 +155,7 @@ pub fn geocode_stage(geocoder: &Geocoder, keys: &DisclosureKeys, a: &Attendance)
 /// in less time (see [`Geocoder::geocode_many`]).
 pub fn geocode_stage_many(
     geocoder: &Geocoder,
-    keys: &DisclosureKeys,
+    keys: Keys<'_>,
     records: &mut Vec<Attendance>,
     out: &mut Vec<Event>,
 ) {

@@ -31,7 +31,19 @@ fn an_event_keeps_only_derived_fields() {
         (Field::AssaultLocationDescription, "by the bridge"),
     ]);
     let keys = DisclosureKeys::new(11);
-    let e = geocode_stage(&Geocoder::new(Default::default()), &keys, &a);
+    let content = ContentKey::new([11; 32]);
+    let both = Keys {
+        disclosure: &keys,
+        content: &content,
+    };
+    let e = geocode_stage(&Geocoder::new(Default::default()), both, &a);
+    // Keyed under the deployment's key; the legacy hash beside it.
+    let hashes = content_hash(&a, &content);
+    assert_eq!(
+        (e.content_hash, e.legacy_hash),
+        (hashes.keyed, hashes.legacy)
+    );
+    assert_ne!(hashes.keyed, hashes.legacy);
     assert_eq!(e.site_code, "RJ122");
     // The record key is the deployment's keyed hash of the identity.
     assert_eq!(e.disclosure_key, keys.key("RJ122", "A-1"));
@@ -72,27 +84,35 @@ fn a_batch_gives_the_one_by_one_events() {
     .collect();
     let g = Geocoder::new(Default::default());
     let keys = DisclosureKeys::new(5);
-    let one: Vec<Event> = records
-        .iter()
-        .map(|a| geocode_stage(&g, &keys, a))
-        .collect();
+    let content = ContentKey::new([5; 32]);
+    let keys = Keys {
+        disclosure: &keys,
+        content: &content,
+    };
+    let one: Vec<Event> = records.iter().map(|a| geocode_stage(&g, keys, a)).collect();
     let mut many = Vec::new();
     let mut records = records;
-    geocode_stage_many(&g, &keys, &mut records, &mut many);
+    geocode_stage_many(&g, keys, &mut records, &mut many);
     assert_eq!(many, one);
     assert!(records.is_empty());
     let methods: Vec<&str> = many.iter().map(|e| e.geocode_method.as_str()).collect();
     assert_eq!(methods, ["latlon", "unresolved", "grid", "out_of_area"]);
 }
 
+/// The key of the content hash tests.
+fn key() -> ContentKey {
+    ContentKey::new([3; 32])
+}
+
 #[test]
 fn content_hash_changes_with_any_field_and_only_then() {
-    let base = content_hash(&attendance(&[]));
-    assert_eq!(base, content_hash(&attendance(&[])));
+    let hash = |a: &Attendance| content_hash(a, &key());
+    let base = hash(&attendance(&[]));
+    assert_eq!(base, hash(&attendance(&[])));
     // Same content written differently is the same content.
     assert_eq!(
         base,
-        content_hash(&attendance(&[
+        hash(&attendance(&[
             (Field::AssaultMethod, "03"),
             (Field::SiteCode, "rj122")
         ]))
@@ -106,12 +126,18 @@ fn content_hash_changes_with_any_field_and_only_then() {
         (Field::PatientSex, "female"),
         (Field::AssaultPostcode, "SE5"),
     ] {
-        assert_ne!(base, content_hash(&attendance(&[change])), "{change:?}");
+        let other = hash(&attendance(&[change]));
+        assert_ne!(base.keyed, other.keyed, "{change:?}");
+        assert_ne!(base.legacy, other.legacy, "{change:?}");
     }
+    // Another deployment's key, another keyed hash; the legacy one stays.
+    let elsewhere = content_hash(&attendance(&[]), &ContentKey::new([4; 32]));
+    assert_ne!(elsewhere.keyed, base.keyed);
+    assert_eq!(elsewhere.legacy, base.legacy);
 }
 
-/// Stored hashes were made from each field's text in a fixed order; the
-/// hash must stay the one of that text, spelled out here by hand.
+/// Stored legacy hashes were made from each field's text in a fixed order;
+/// both hashes are of that text, spelled out here by hand.
 #[test]
 fn content_hash_is_the_hash_of_the_fields_text() {
     let a = attendance(&[
@@ -142,7 +168,9 @@ fn content_hash_is_the_hash_of_the_fields_text() {
         "19",
         "female",
     ];
-    assert_eq!(content_hash(&a), istv_aggregate::content_hash(&text));
+    let hashes = content_hash(&a, &key());
+    assert_eq!(hashes.keyed, istv_aggregate::content_hash(&key(), &text));
+    assert_eq!(hashes.legacy, istv_aggregate::legacy_content_hash(&text));
     // Absent fields are empty parts.
     let b = attendance(&[]);
     let text = [
@@ -161,5 +189,7 @@ fn content_hash_is_the_hash_of_the_fields_text() {
         "19",
         "",
     ];
-    assert_eq!(content_hash(&b), istv_aggregate::content_hash(&text));
+    let hashes = content_hash(&b, &key());
+    assert_eq!(hashes.keyed, istv_aggregate::content_hash(&key(), &text));
+    assert_eq!(hashes.legacy, istv_aggregate::legacy_content_hash(&text));
 }

@@ -153,6 +153,31 @@ pub(crate) async fn sign_out(
     append(state, entry, result).await
 }
 
+/// Records an administrative action over the API (`users add`, ...): the
+/// caller, the route, `parameters` (never a password or a token) and, for
+/// a listing, how many entries it gave.
+pub(crate) async fn manage(
+    state: &AppState,
+    caller: &Caller,
+    uri: &Uri,
+    action: &'static str,
+    parameters: serde_json::Value,
+    result: Result<(Response, u64), ApiError>,
+) -> Result<Response, ApiError> {
+    let (actor, organisation) = who(&caller.principal);
+    let listed = action.ends_with(" list");
+    let entry = AuditEntry {
+        actor,
+        organisation,
+        action: action.into(),
+        route: Some(uri.path().to_owned()),
+        parameters: Some(parameters.to_string()),
+        figures: result.as_ref().ok().filter(|_| listed).map(|(_, n)| *n),
+        status: status_of(&result, |(r, _)| r.status().as_u16()),
+    };
+    append(state, entry, result.map(|(r, _)| r)).await
+}
+
 /// Records an upload: the query string, and the receipt's id, site and
 /// row counts when it was received (never a row's content).
 pub(crate) async fn upload(

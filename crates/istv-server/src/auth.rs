@@ -130,14 +130,16 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// The query to run for this caller: within their query rate, then checked
-/// against their role, profile and scope (403 naming the limit) and limited
-/// to their boroughs.
+/// The query to run for this caller: within their query rate and their
+/// organisation's, then checked against their role, profile and scope (403
+/// naming the limit) and limited to their boroughs.
 pub(crate) fn scoped(state: &AppState, caller: &Caller, query: Query) -> Result<Query, ApiError> {
     let query = istv_access::scope_query(&caller.principal, query)?;
+    let now = Instant::now();
+    let user = caller.principal.key();
     state
         .query_rate()
-        .take(&caller.principal.key(), Instant::now())
+        .take(&user, now)
         .map_err(|wait| ApiError::RateLimited {
             message: format!(
                 "more than {} queries a minute; wait before the next",
@@ -145,6 +147,20 @@ pub(crate) fn scoped(state: &AppState, caller: &Caller, query: Query) -> Result<
             ),
             retry_after: retry_seconds(wait),
         })?;
+    if let Principal::User(u) = &caller.principal {
+        if let Err(wait) = state.org_query_rate().take(&u.org, now) {
+            // Refused, so the query does not count against the user.
+            state.query_rate().give_back(&user);
+            return Err(ApiError::RateLimited {
+                message: format!(
+                    "more than {} queries a minute by organisation {} together; wait before the next",
+                    state.config().query_rate_per_org_per_minute,
+                    u.org
+                ),
+                retry_after: retry_seconds(wait),
+            });
+        }
+    }
     Ok(query)
 }
 

@@ -41,6 +41,7 @@ fn event(id: &str, day: &str, borough: &str) -> Event {
         site_code: "RJ122".into(),
         record_id: id.into(),
         content_hash: 7,
+        legacy_hash: 7,
         assault_date: NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap(),
         assault_hour: Some(21),
         method: AssaultMethod::BodyPart,
@@ -614,4 +615,94 @@ async fn queries_past_the_users_rate_get_429() {
     // Another user has a rate of their own.
     let r = get("/api/v1/aggregates", Some(&bearer(&f.admin)));
     assert_eq!(send(&f.app, r).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn queries_past_the_organisations_rate_get_429() {
+    // 3 a user, 4 an organisation: ana (VRU) 3, then bob (VRU) 1 reach
+    // VRU's 4 while each is within their own 3.
+    let f = fixture(ServerConfig {
+        query_rate_per_minute: 3,
+        query_rate_per_org_per_minute: 4,
+        ..config()
+    })
+    .await;
+    f.store.add_org("BOR", "A borough").await.unwrap();
+    let hash = istv_access::password::hash(PASSWORD).unwrap();
+    for (name, org) in [("bob", "VRU"), ("cara", "BOR")] {
+        f.store
+            .add_user(&NewUser {
+                name,
+                org,
+                role: Role::Analyst,
+                password_hash: &hash,
+                scope: &Scope::London,
+                profile: &Profile::FULL,
+                sites: &[],
+            })
+            .await
+            .unwrap();
+    }
+    let bob = bearer(&f.store.issue_api_token("bob", "main", None).await.unwrap());
+    let cara = bearer(&f.store.issue_api_token("cara", "main", None).await.unwrap());
+    let ana = bearer(&f.analyst);
+    let status = |auth: &str| {
+        let app = f.app.clone();
+        let r = get("/api/v1/aggregates", Some(auth));
+        async move { send(&app, r).await }
+    };
+    for _ in 0..3 {
+        assert_eq!(status(&ana).await.0, StatusCode::OK);
+    }
+    assert_eq!(status(&bob).await.0, StatusCode::OK);
+    // VRU's 4 are taken: bob, within his own 3, is refused for VRU.
+    let (code, headers, body) = status(&bob).await;
+    assert_eq!(code, StatusCode::TOO_MANY_REQUESTS);
+    // 4 a minute: the next turn in 15 s.
+    assert_eq!(headers[header::RETRY_AFTER], "15");
+    assert_eq!(
+        body["error"],
+        "more than 4 queries a minute by organisation VRU together; wait before the next"
+    );
+    // The admin of VRU too; ana meets her own limit first.
+    let (code, _, body) = status(&bearer(&f.admin)).await;
+    assert_eq!(code, StatusCode::TOO_MANY_REQUESTS);
+    assert!(body["error"].as_str().unwrap().contains("organisation VRU"));
+    let (code, headers, body) = status(&ana).await;
+    assert_eq!(code, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers[header::RETRY_AFTER], "20");
+    assert_eq!(
+        body["error"],
+        "more than 3 queries a minute; wait before the next"
+    );
+    // Another organisation is unaffected: cara has her own 3.
+    for _ in 0..3 {
+        assert_eq!(status(&cara).await.0, StatusCode::OK);
+    }
+    assert_eq!(status(&cara).await.0, StatusCode::TOO_MANY_REQUESTS);
+    // Every refusal is audited as a query answered 429: bob 1, root 1,
+    // ana 1, cara 1.
+    let audit = f
+        .store
+        .list_audit(&istv_store::AuditFilter::default())
+        .await
+        .unwrap();
+    let refused: Vec<(&str, Option<&str>)> = audit
+        .iter()
+        .filter(|r| r.entry.status == "429")
+        .map(|r| (r.entry.actor.as_str(), r.entry.organisation.as_deref()))
+        .collect();
+    assert_eq!(
+        refused,
+        vec![
+            ("bob", Some("VRU")),
+            ("root", Some("VRU")),
+            ("ana", Some("VRU")),
+            ("cara", Some("BOR")),
+        ]
+    );
+    assert!(audit
+        .iter()
+        .filter(|r| r.entry.status == "429")
+        .all(|r| r.entry.action == "query"));
 }

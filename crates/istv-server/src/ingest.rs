@@ -263,7 +263,10 @@ fn process(
         .without_duplicate_tracking();
     let ingest = Ingest {
         geocoder: state.geocoder(),
-        keys: state.store().disclosure_keys(),
+        keys: istv_pipeline::Keys {
+            disclosure: state.store().disclosure_keys(),
+            content: &state.config().content_key,
+        },
         batch_rows: state.config().batch_rows.max(1),
     };
     let m = state.metrics();

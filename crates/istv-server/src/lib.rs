@@ -20,6 +20,7 @@ mod slow_body;
 mod state;
 mod throttle;
 mod tls;
+mod users;
 
 pub use auth::{CSRF_HEADER, SESSION_COOKIE};
 pub use error::ApiError;
@@ -57,6 +58,14 @@ pub(crate) fn routes(metrics: bool) -> Vec<(&'static str, MethodRouter<AppState>
         ),
         ("/api/v1/saved-queries/{id}", delete(saved::delete)),
         ("/api/v1/quality", get(quality::quality)),
+        ("/api/v1/users", get(users::list).post(users::add)),
+        ("/api/v1/users/{name}/disable", post(users::disable)),
+        ("/api/v1/users/{name}/password", post(users::reset_password)),
+        ("/api/v1/users/{name}/tokens", post(users::issue_token)),
+        (
+            "/api/v1/users/{name}/tokens/{token}",
+            delete(users::revoke_token),
+        ),
         ("/api/v1/openapi.json", get(openapi::serve)),
         ("/healthz", get(|| async { "ok\n" })),
         ("/readyz", get(state::ready)),

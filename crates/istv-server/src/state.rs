@@ -70,6 +70,15 @@ pub struct ServerConfig {
     pub sign_in_window: std::time::Duration,
     /// Queries each user may make a minute (a bucket refilled evenly).
     pub query_rate_per_minute: u32,
+    /// Queries all the users of one organisation may make a minute
+    /// together (a bucket refilled evenly), so that an organisation's
+    /// users cannot average many queries by sharing them out.
+    pub query_rate_per_org_per_minute: u32,
+    /// The deployment's secret key of records' content hashes (kept in the
+    /// data directory by `istv serve`). The default is random per process,
+    /// which suits tests only: under another key every re-sent row of a
+    /// record stored before counts as a correction.
+    pub content_key: istv_aggregate::ContentKey,
     /// The bearer token a Prometheus scrape may send for `/metrics`.
     pub metrics_token: Option<String>,
     /// True when `/metrics` is served on a listener of its own
@@ -107,6 +116,12 @@ impl Default for ServerConfig {
             sign_in_max_failures: 5,
             sign_in_window: std::time::Duration::from_secs(15 * 60),
             query_rate_per_minute: 120,
+            query_rate_per_org_per_minute: 600,
+            content_key: {
+                let mut bytes = [0u8; istv_aggregate::ContentKey::LEN];
+                getrandom::fill(&mut bytes).expect("the system's random source is unavailable");
+                istv_aggregate::ContentKey::new(bytes)
+            },
             metrics_token: None,
             metrics_separate: false,
         }
@@ -144,6 +159,8 @@ struct Inner {
     sign_in: Throttle,
     /// Queries per user.
     query_rate: RateLimit,
+    /// Queries per organisation.
+    org_query_rate: RateLimit,
     /// A hash to verify unknown users' passwords against (made once).
     decoy: tokio::sync::OnceCell<String>,
 }
@@ -179,6 +196,7 @@ impl AppState {
             waiting: AtomicUsize::new(0),
             sign_in: Throttle::new(config.sign_in_max_failures, config.sign_in_window),
             query_rate: RateLimit::new(config.query_rate_per_minute),
+            org_query_rate: RateLimit::new(config.query_rate_per_org_per_minute),
             decoy: tokio::sync::OnceCell::new(),
             config,
         }))
@@ -217,6 +235,11 @@ impl AppState {
     /// Queries per user.
     pub(crate) fn query_rate(&self) -> &RateLimit {
         &self.0.query_rate
+    }
+
+    /// Queries per organisation.
+    pub(crate) fn org_query_rate(&self) -> &RateLimit {
+        &self.0.org_query_rate
     }
 
     /// The hash an unknown user's password is verified against, so that

@@ -1,5 +1,5 @@
 //! In-memory limits: sign-in failures per key (user name, client address)
-//! and queries per user (a token bucket). They live in the process: a
+//! and queries per user and per organisation (token buckets). They live in the process: a
 //! restart forgets them, and instances behind a load balancer count apart.
 
 use std::collections::HashMap;
@@ -95,6 +95,16 @@ impl RateLimit {
             Err(Duration::from_secs_f64((1.0 - *tokens) / per_second))
         }
     }
+
+    /// Gives back a turn taken from the key (one that a later limit
+    /// refused), up to a full bucket.
+    pub(crate) fn give_back(&self, key: &str) {
+        let capacity = f64::from(self.per_minute);
+        let mut map = self.buckets.lock().expect("rate lock");
+        if let Some((tokens, _)) = map.get_mut(key) {
+            *tokens = (*tokens + 1.0).min(capacity);
+        }
+    }
 }
 
 /// Whole seconds to tell a client to wait (at least 1).
@@ -151,5 +161,18 @@ mod tests {
         assert_eq!(retry_seconds(wait), 1);
         assert_eq!(retry_seconds(Duration::from_secs(800)), 800);
         assert_eq!(retry_seconds(Duration::from_millis(800_001)), 801);
+        // A turn given back can be taken again at once, once.
+        r.give_back("ana");
+        assert_eq!(r.take("ana", start + Duration::from_millis(1500)), Ok(()));
+        assert!(r.take("ana", start + Duration::from_millis(1500)).is_err());
+        // Never past a full bucket.
+        for _ in 0..3 {
+            r.give_back("bob");
+        }
+        // Bob took 1 of 60 above: back to 60, not 62.
+        for _ in 0..60 {
+            assert_eq!(r.take("bob", start), Ok(()));
+        }
+        assert!(r.take("bob", start).is_err());
     }
 }

@@ -40,6 +40,7 @@ fn events(rows: u64) -> Vec<Event> {
                 site_code: "RJ122".into(),
                 record_id: format!("RJ122-{i:08}"),
                 content_hash: r.below(u64::MAX),
+                legacy_hash: 0,
                 assault_date: start + Duration::days(r.below(366) as i64),
                 assault_hour: Some(r.below(24) as u8),
                 method: AssaultMethod::ALL[r.below(6) as usize],

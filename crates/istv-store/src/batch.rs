@@ -86,6 +86,22 @@ pub(crate) struct Stored<'a> {
     pub(crate) existing: HashMap<RecordKey, Event>,
     /// Keys of the stored records last written by the batch's upload.
     pub(crate) same_upload: HashSet<RecordKey>,
+    /// The hash that a stored record of the legacy scheme stands as (see
+    /// [`Stored::hashes`]), by key.
+    legacy: HashMap<RecordKey, u64>,
+}
+
+/// A stored record's hash as a batch's lookup reads it.
+pub(crate) struct StoredHash {
+    /// The record id (of the site looked up).
+    pub(crate) id: String,
+    /// The stored content hash.
+    pub(crate) hash: i64,
+    /// Keyed (`hash_kind` 1); else the legacy FNV-1a of a record stored
+    /// before migration 0009.
+    pub(crate) keyed: bool,
+    /// Last written by the batch's upload.
+    pub(crate) same_upload: bool,
 }
 
 impl<'a> Stored<'a> {
@@ -122,32 +138,49 @@ impl<'a> Stored<'a> {
             slot,
             existing: HashMap::new(),
             same_upload: HashSet::new(),
+            legacy: HashMap::new(),
         }
     }
 
-    /// Takes a site's stored (record id, content hash, written by this
-    /// upload) rows and returns the ids whose full row is needed. Same hash
-    /// means same content, so for a key the batch only re-sends unchanged,
-    /// the batch's own event stands for the stored one.
+    /// Takes a site's stored hashes and returns the ids whose full row is
+    /// needed. Same hash means same content, so for a key the batch only
+    /// re-sends unchanged, the batch's own event stands for the stored one.
+    ///
+    /// A record stored under the legacy scheme is compared under it: only
+    /// the batch's first event of a key is compared with the stored record
+    /// (later ones with the events before them), so when that event's
+    /// legacy hash is the stored one, the record is that content and stands
+    /// as the event's keyed hash (a duplicate); otherwise the content
+    /// differs and it stands as a hash unequal to the event's (a
+    /// correction). Writing it again stores the keyed hash.
     pub(crate) fn hashes(
         &mut self,
         site: &str,
-        rows: impl IntoIterator<Item = (String, i64, bool)>,
+        rows: impl IntoIterator<Item = StoredHash>,
     ) -> Vec<String> {
         let mut changed = Vec::new();
-        for (id, hash, same_upload) in rows {
-            let Some(&at) = self.sent.get(&(site, id.as_str())) else {
+        for row in rows {
+            let Some(&at) = self.sent.get(&(site, row.id.as_str())) else {
                 continue;
             };
             let sent = &self.sents[at as usize];
-            if same_upload {
-                self.same_upload.insert(sent.first.record_key());
+            let first = sent.first;
+            if row.same_upload {
+                self.same_upload.insert(first.record_key());
             }
-            if sent.hash == Some(hash as u64) {
-                self.existing
-                    .insert(sent.first.record_key(), sent.first.clone());
+            let mut hash = row.hash as u64;
+            if !row.keyed {
+                hash = if hash == first.legacy_hash {
+                    first.content_hash
+                } else {
+                    !first.content_hash
+                };
+                self.legacy.insert(first.record_key(), hash);
+            }
+            if sent.hash == Some(hash) {
+                self.existing.insert(first.record_key(), first.clone());
             } else {
-                changed.push(id);
+                changed.push(row.id);
             }
         }
         changed
@@ -159,8 +192,12 @@ impl<'a> Stored<'a> {
         self.sents[self.slot[i] as usize].inserted
     }
 
-    /// Takes a full stored row.
-    pub(crate) fn full(&mut self, e: Event) {
-        self.existing.insert(e.record_key(), e);
+    /// Takes a full stored row (its hash as [`Stored::hashes`] read it).
+    pub(crate) fn full(&mut self, mut e: Event) {
+        let key = e.record_key();
+        if let Some(&hash) = self.legacy.get(&key) {
+            e.content_hash = hash;
+        }
+        self.existing.insert(key, e);
     }
 }

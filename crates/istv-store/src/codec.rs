@@ -16,8 +16,9 @@ use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
 pub(crate) const MAX_PARAMS: usize = 32_000;
 
 /// The records table's columns, in the order of [`record_params`] and
-/// [`event_from_row`].
-pub(crate) const RECORD_COLUMNS: [&str; 17] = [
+/// [`event_from_row`]. `hash_kind` is [`HASH_KEYED`] for every record
+/// written (see migration 0009).
+pub(crate) const RECORD_COLUMNS: [&str; 18] = [
     "site_code",
     "record_id",
     "content_hash",
@@ -35,7 +36,12 @@ pub(crate) const RECORD_COLUMNS: [&str; 17] = [
     "ward",
     "lsoa",
     "rkey",
+    "hash_kind",
 ];
+
+/// `records.hash_kind` of a keyed content hash (HMAC-SHA256); 0 is the
+/// legacy FNV-1a of records stored before migration 0009.
+pub(crate) const HASH_KEYED: i64 = 1;
 
 /// Bind placeholders: `$1, $2, ...` for PostgreSQL, anonymous `?` for
 /// SQLite, whose cost of binding a numbered parameter grows with the number
@@ -178,7 +184,7 @@ pub(crate) fn record_params<'p>(
     e: &'p Event,
     upload: &'p UploadId,
     day: &'p str,
-) -> [Param<'p>; 17] {
+) -> [Param<'p>; 18] {
     [
         e.site_code.as_str().into(),
         e.record_id.as_str().into(),
@@ -197,6 +203,7 @@ pub(crate) fn record_params<'p>(
         e.ward.as_deref().into(),
         e.lsoa.as_deref().into(),
         i64::from(e.disclosure_key).into(),
+        HASH_KEYED.into(),
     ]
 }
 
@@ -331,7 +338,10 @@ where
     Ok(Event {
         site_code: text(0)?,
         record_id: text(1)?,
+        // Under the kind it was stored with (see `Stored::hashes`).
         content_hash: row.try_get::<i64, _>(2)? as u64,
+        // Not stored.
+        legacy_hash: 0,
         assault_date: parse_day(&text(4)?, "records.day")?,
         assault_hour: opt_int(5)?.map(|h| h as u8),
         method: parse_coded(&text(6)?, "records.assault_method", AssaultMethod::parse)?,

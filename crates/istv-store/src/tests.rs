@@ -15,6 +15,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use std::future::Future;
 use std::time::Duration;
 
+/// The content key of the synthetic events' keyed hashes.
+static CONTENT_KEY: std::sync::LazyLock<istv_aggregate::ContentKey> =
+    std::sync::LazyLock::new(|| istv_aggregate::ContentKey::new([7; 32]));
+
 const SOUTHWARK: &str = "E09000028";
 const LAMBETH: &str = "E09000022";
 
@@ -23,6 +27,7 @@ fn event(id: &str, day: &str, borough: &str, hash: u64) -> Event {
         site_code: "RJ1".into(),
         record_id: id.into(),
         content_hash: hash,
+        legacy_hash: hash,
         assault_date: NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap(),
         assault_hour: Some(23),
         method: AssaultMethod::SharpObject,
@@ -84,7 +89,11 @@ pub(crate) fn synthetic(n: usize, seed: u64, hash_salt: u64) -> Vec<Event> {
                 record_id: format!("{site}-{}", i / sites.len()),
                 // The content is a function of (i, seed), as a real hash is
                 // of the content.
-                content_hash: istv_aggregate::content_hash(&[
+                content_hash: istv_aggregate::content_hash(
+                    &CONTENT_KEY,
+                    &[&i.to_string(), &seed.to_string(), &hash_salt.to_string()],
+                ),
+                legacy_hash: istv_aggregate::legacy_content_hash(&[
                     &i.to_string(),
                     &seed.to_string(),
                     &hash_salt.to_string(),
@@ -1095,6 +1104,7 @@ async fn cube_migration_keeps_counts_on_postgres() {
 
 mod accounts;
 mod audit;
+mod content_hash;
 mod identity;
 mod portal;
 mod rollups;

@@ -55,6 +55,10 @@ pub struct FileConfig {
     pub metrics_listen: Option<String>,
     /// See `istv serve --query-rate-per-minute`.
     pub query_rate_per_minute: Option<u32>,
+    /// See `istv serve --query-rate-per-org-per-minute`.
+    pub query_rate_per_org_per_minute: Option<u32>,
+    /// See `istv serve --content-key-file`.
+    pub content_key_file: Option<std::path::PathBuf>,
     /// See `istv serve --session-idle-minutes`.
     pub session_idle_minutes: Option<u64>,
     /// See `istv serve --session-hours`.

@@ -2,6 +2,7 @@
 
 mod cmd;
 mod config;
+mod content_key;
 mod progress;
 
 use clap::{Parser, Subcommand};

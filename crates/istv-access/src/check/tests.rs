@@ -222,6 +222,7 @@ fn event(id: &str, day: &str, borough: Option<&str>) -> Event {
         site_code: "RJ1".into(),
         record_id: id.into(),
         content_hash: 1,
+        legacy_hash: 1,
         assault_date: NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap(),
         assault_hour: Some(22),
         method: AssaultMethod::SharpObject,

@@ -58,6 +58,7 @@ fn feed(n: usize) -> Vec<Event> {
                 site_code: site.0.into(),
                 record_id: id.clone(),
                 content_hash: i as u64,
+                legacy_hash: i as u64,
                 assault_date: start + Duration::days(r.below(366) as i64),
                 assault_hour: Some(r.below(24) as u8),
                 method: methods[r.weighted(&[50, 15, 20, 1, 5, 9])],

@@ -21,7 +21,7 @@ mod writer;
 
 pub use writer::Writer;
 
-use istv_aggregate::{BatchOutcome, DisclosureKeys, Event, LocationStatus};
+use istv_aggregate::{BatchOutcome, Event, LocationStatus};
 use istv_core::{ErrorCode, Feed, FieldError, Validator};
 use istv_geo::{GeocodeMethod, Geocoder};
 use serde::{Deserialize, Serialize};
@@ -236,8 +236,8 @@ impl RowCounts {
 pub struct Ingest<'a> {
     /// Places each accepted row.
     pub geocoder: &'a Geocoder,
-    /// Gives each event its record key.
-    pub keys: &'a DisclosureKeys,
+    /// Gives each event its record key and keys its content hash.
+    pub keys: crate::Keys<'a>,
     /// Rows per batch (one write, one transaction of the sink), at least 1.
     /// The first batches are smaller (see [`Ingest::run`]).
     pub batch_rows: usize,

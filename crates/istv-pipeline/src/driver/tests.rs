@@ -133,21 +133,26 @@ fn rows(n: usize) -> String {
 
 struct Stages {
     geocoder: istv_geo::Geocoder,
-    keys: DisclosureKeys,
+    keys: istv_aggregate::DisclosureKeys,
+    content: istv_aggregate::ContentKey,
 }
 
 impl Stages {
     fn new() -> Stages {
         Stages {
             geocoder: istv_geo::Geocoder::new(Default::default()),
-            keys: DisclosureKeys::new(11),
+            keys: istv_aggregate::DisclosureKeys::new(11),
+            content: istv_aggregate::ContentKey::new([11; 32]),
         }
     }
 
     fn ingest(&self, batch_rows: usize) -> Ingest<'_> {
         Ingest {
             geocoder: &self.geocoder,
-            keys: &self.keys,
+            keys: crate::Keys {
+                disclosure: &self.keys,
+                content: &self.content,
+            },
             batch_rows,
         }
     }

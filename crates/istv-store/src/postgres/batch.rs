@@ -15,8 +15,10 @@
 //!    ([`quality_deltas`]) and its counts to the upload, and commit.
 
 use super::site_lock_key;
-use crate::batch::{check_open, finish_batch, ids_by_site, Stored};
-use crate::codec::{cube_columns, day_text, event_from_row, records_upsert_tail, RECORD_COLUMNS};
+use crate::batch::{check_open, finish_batch, ids_by_site, Stored, StoredHash};
+use crate::codec::{
+    cube_columns, day_text, event_from_row, records_upsert_tail, HASH_KEYED, RECORD_COLUMNS,
+};
 use crate::portal::quality_deltas;
 use crate::rollups;
 use crate::{Result, UploadId};
@@ -29,8 +31,8 @@ use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
 use std::collections::BTreeMap;
 
-/// The stored (record id, content hash, written by the upload `$1`) of the
-/// records of site `$2` among the ids `$3`.
+/// The stored (record id, content hash, keyed or not, written by the
+/// upload `$1`) of the records of site `$2` among the ids `$3`.
 const RECORD_HASHES: &str = include_str!("../sql/postgres/record_hashes.sql");
 
 /// Applies a batch on PostgreSQL (see [`crate::Store::apply_batch`]).
@@ -85,12 +87,20 @@ async fn prefetch(
     stored: &mut Stored<'_>,
 ) -> Result<()> {
     for (site, ids) in by_site {
-        let rows: Vec<(String, i64, bool)> = sqlx::query_as(RECORD_HASHES)
+        let rows: Vec<(String, i64, bool, bool)> = sqlx::query_as(RECORD_HASHES)
             .bind(upload.as_str())
             .bind(*site)
             .bind(ids)
             .fetch_all(&mut **tx)
             .await?;
+        let rows = rows
+            .into_iter()
+            .map(|(id, hash, keyed, same_upload)| StoredHash {
+                id,
+                hash,
+                keyed,
+                same_upload,
+            });
         let changed = stored.hashes(site, rows);
         if changed.is_empty() {
             continue;
@@ -122,8 +132,8 @@ async fn write_records(
         return Ok(());
     }
     let sql = format!(
-        "INSERT INTO records ({}) SELECT s, r, h, $1, d, hr, m, lt, ab, sx, gm, p, c, b, w, l, k \
-         FROM unnest($2::text[], $3::text[], $4::int8[], $5::text[], $6::int8[], \
+        "INSERT INTO records ({}) SELECT s, r, h, $1, d, hr, m, lt, ab, sx, gm, p, c, b, w, l, k, \
+         {HASH_KEYED} FROM unnest($2::text[], $3::text[], $4::int8[], $5::text[], $6::int8[], \
          $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int8[], \
          $13::int8[], $14::text[], $15::text[], $16::text[], $17::int8[]) \
          AS t(s, r, h, d, hr, m, lt, ab, sx, gm, p, c, b, w, l, k) {}",

@@ -26,5 +26,5 @@ pub(crate) async fn connect(url: &str) -> Result<(PgPool, PgPool)> {
 
 /// A stable lock key of a site for PostgreSQL advisory locks.
 pub(crate) fn site_lock_key(site: &str) -> i64 {
-    istv_aggregate::content_hash(&["istv-site-lock", site]) as i64
+    istv_aggregate::legacy_content_hash(&["istv-site-lock", site]) as i64
 }

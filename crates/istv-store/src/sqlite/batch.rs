@@ -25,9 +25,10 @@
 use super::identity::{RecordIds, RECORD_LOOKUP};
 use super::rows::{Param, Statement};
 use super::spans::{extend_spans, last_cube_seq};
-use crate::batch::{check_open, finish_batch, Stored};
+use crate::batch::{check_open, finish_batch, Stored, StoredHash};
 use crate::codec::{
-    cube_columns, event_from_row, record_params, write_day, CubeRow, Placeholders, RECORD_COLUMNS,
+    cube_columns, event_from_row, record_params, write_day, CubeRow, Placeholders, HASH_KEYED,
+    RECORD_COLUMNS,
 };
 use crate::portal::quality_deltas;
 use crate::rollups;
@@ -110,8 +111,8 @@ fn update_record_sql() -> String {
 
 /// A record's row and its rowid, in the order of [`insert_record_sql`] and
 /// [`update_record_sql`].
-fn with_rid<'p>(row: [Param<'p>; 17], rid: i64) -> [Param<'p>; 18] {
-    std::array::from_fn(|i| if i < 17 { row[i] } else { rid.into() })
+fn with_rid<'p>(row: [Param<'p>; 18], rid: i64) -> [Param<'p>; 19] {
+    std::array::from_fn(|i| if i < 18 { row[i] } else { rid.into() })
 }
 
 /// Looks up by fingerprint every key the batch sends. A key sent once and
@@ -128,7 +129,7 @@ async fn look_up<'a>(
     next_rid: &mut i64,
 ) -> Result<(Rids<'a>, Vec<i64>)> {
     let mut rids = Rids::default();
-    let mut hashes: BTreeMap<&'a str, Vec<(String, i64, bool)>> = BTreeMap::new();
+    let mut hashes: BTreeMap<&'a str, Vec<StoredHash>> = BTreeMap::new();
     {
         let mut handle = tx.lock_handle().await?;
         let [mut lookup, mut insert, mut add] = Statement::prepare_all(
@@ -141,12 +142,14 @@ async fn look_up<'a>(
             let (site, id) = (e.site_code.as_str(), e.record_id.as_str());
             let fp = ids.fingerprint(site, id);
             let params = [upload.as_str().into(), fp.into(), site.into(), id.into()];
-            if let Some([rid, hash, same]) = lookup.first_row::<3>(&params)? {
+            if let Some([rid, hash, kind, same]) = lookup.first_row::<4>(&params)? {
                 rids.insert((site, id), rid);
-                hashes
-                    .entry(site)
-                    .or_default()
-                    .push((id.to_owned(), hash, same != 0));
+                hashes.entry(site).or_default().push(StoredHash {
+                    id: id.to_owned(),
+                    hash,
+                    keyed: kind == HASH_KEYED,
+                    same_upload: same != 0,
+                });
             } else if sent.once {
                 write_day(&mut day, e.assault_date);
                 insert.execute(&with_rid(record_params(e, upload, &day), *next_rid))?;

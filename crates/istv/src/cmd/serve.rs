@@ -81,6 +81,15 @@ pub struct Args {
     /// [default: 120].
     #[arg(long, env = "ISTV_QUERY_RATE_PER_MINUTE")]
     query_rate_per_minute: Option<u32>,
+    /// Queries all the users of one organisation may make a minute
+    /// together; more get 429 with Retry-After [default: 600].
+    #[arg(long, env = "ISTV_QUERY_RATE_PER_ORG_PER_MINUTE")]
+    query_rate_per_org_per_minute: Option<u32>,
+    /// The file of the secret key of records' content hashes, created
+    /// (mode 0600) on first start; back it up with the store [default:
+    /// content-hash.key in the data directory].
+    #[arg(long, env = "ISTV_CONTENT_KEY_FILE")]
+    content_key_file: Option<std::path::PathBuf>,
     /// A browser session ends after this many minutes without a request
     /// [default: 30].
     #[arg(long, env = "ISTV_SESSION_IDLE_MINUTES")]
@@ -234,6 +243,11 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
             .or(file.query_rate_per_minute)
             .unwrap_or(defaults.query_rate_per_minute)
             .max(1),
+        query_rate_per_org_per_minute: args
+            .query_rate_per_org_per_minute
+            .or(file.query_rate_per_org_per_minute)
+            .unwrap_or(defaults.query_rate_per_org_per_minute)
+            .max(1),
         metrics_token: args.metrics_token.clone().or(file.metrics_token.clone()),
         metrics_separate: false,
         ..defaults
@@ -250,8 +264,18 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
     let tls = tls_files
         .map(|(cert, key)| istv_server::Tls::from_pem_files(&cert, &key))
         .transpose()?;
+    let key_path = args
+        .content_key_file
+        .clone()
+        .or(file.content_key_file.clone())
+        .unwrap_or_else(|| common.data_dir.join(crate::content_key::FILE_NAME));
+    let (content_key, created) = crate::content_key::load_or_create(&key_path)?;
+    if created {
+        tracing::info!(path = %key_path.display(), "created the content hash key: back it up with the store; under another key every re-sent record counts as a correction");
+    }
     let mut config = ServerConfig {
         tls: tls.is_some(),
+        content_key,
         ..config
     };
     // Bad disclosure parameters stop the start, not a later query.
