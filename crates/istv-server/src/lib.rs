@@ -11,6 +11,7 @@ mod error;
 mod headers;
 mod ingest;
 pub mod metrics;
+pub mod public;
 mod publish;
 mod sink;
 mod slow_body;
@@ -21,6 +22,7 @@ mod tls;
 pub use auth::{CSRF_HEADER, SESSION_COOKIE};
 pub use error::ApiError;
 pub use istv_pipeline::{Receipt, RECEIPT_ERROR_CAP};
+pub use public::PublicTier;
 pub use state::{AppState, ServerConfig};
 pub use tls::{Tls, TlsError};
 
@@ -29,7 +31,8 @@ use axum::Router;
 use std::future::Future;
 use std::net::SocketAddr;
 
-/// Every route. Each needs a credential except `/healthz` and `/readyz`;
+/// Every route. Each needs a credential except `/healthz`, `/readyz` and,
+/// when the public tier is on, `/api/v1/public/releases[/{month}]`;
 /// `/metrics` is left out when it has a listener of its own.
 pub fn router(state: AppState) -> Router {
     let config = state.config();
@@ -53,6 +56,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/areas", get(publish::areas))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(state::ready));
+    if state.config().public_tier.is_some() {
+        // The public tier: published releases, for anyone.
+        router = router
+            .route("/api/v1/public/releases", get(public::list))
+            .route("/api/v1/public/releases/{month}", get(public::month));
+    }
     if !state.config().metrics_separate {
         router = router.route("/metrics", get(guarded_metrics));
     }

@@ -75,6 +75,9 @@ pub struct ServerConfig {
     /// True when `/metrics` is served on a listener of its own
     /// ([`crate::serve_metrics`]) and not on the main one.
     pub metrics_separate: bool,
+    /// The public tier: `None` (the default) serves no public route and
+    /// makes no release.
+    pub public_tier: Option<crate::PublicTier>,
 }
 
 impl Default for ServerConfig {
@@ -109,6 +112,7 @@ impl Default for ServerConfig {
             query_rate_per_minute: 120,
             metrics_token: None,
             metrics_separate: false,
+            public_tier: None,
         }
     }
 }
