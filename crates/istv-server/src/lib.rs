@@ -12,6 +12,7 @@ mod headers;
 mod ingest;
 pub mod metrics;
 mod openapi;
+pub mod public;
 mod publish;
 mod quality;
 mod saved;
@@ -25,6 +26,7 @@ mod users;
 pub use auth::{CSRF_HEADER, SESSION_COOKIE};
 pub use error::ApiError;
 pub use istv_pipeline::{Receipt, RECEIPT_ERROR_CAP};
+pub use public::PublicTier;
 pub use state::{AppState, ServerConfig};
 pub use tls::{Tls, TlsError};
 
@@ -38,8 +40,13 @@ use std::net::SocketAddr;
 /// `openapi.json` documents exactly these paths and the methods each
 /// answers. Each needs a credential except `/healthz` and `/readyz`;
 /// `/metrics` is left out when it has a listener of its own (`metrics`
-/// false). A new route is added here and to `openapi.json`.
-pub(crate) fn routes(metrics: bool) -> Vec<(&'static str, MethodRouter<AppState>)> {
+/// false), and `/api/v1/public/releases[/{month}]`, which need no
+/// credential, are there only when the public tier is on (`public`). A
+/// new route is added here and to `openapi.json`.
+pub(crate) fn routes(
+    metrics: bool,
+    public: bool,
+) -> Vec<(&'static str, MethodRouter<AppState>)> {
     let mut routes = vec![
         (
             "/api/v1/session",
@@ -70,6 +77,11 @@ pub(crate) fn routes(metrics: bool) -> Vec<(&'static str, MethodRouter<AppState>
         ("/healthz", get(|| async { "ok\n" })),
         ("/readyz", get(state::ready)),
     ];
+    if public {
+        // The public tier: published releases, for anyone.
+        routes.push(("/api/v1/public/releases", get(public::list)));
+        routes.push(("/api/v1/public/releases/{month}", get(public::month)));
+    }
     if metrics {
         routes.push(("/metrics", get(guarded_metrics)));
     }
@@ -86,7 +98,7 @@ pub fn router(state: AppState) -> Router {
     };
     let transport = headers::Transport { tls: config.tls };
     let mut router = Router::new();
-    for (path, handlers) in routes(!config.metrics_separate) {
+    for (path, handlers) in routes(!config.metrics_separate, config.public_tier.is_some()) {
         router = router.route(path, handlers);
     }
     router

@@ -55,7 +55,7 @@ async fn every_route_is_documented_and_every_documented_path_is_routed() {
         .keys()
         .map(String::as_str)
         .collect();
-    let routed: BTreeSet<&str> = crate::routes(true).into_iter().map(|(p, _)| p).collect();
+    let routed: BTreeSet<&str> = crate::routes(true, true).into_iter().map(|(p, _)| p).collect();
     assert_eq!(documented, routed);
     // Each path answers exactly the methods documented (405 for others).
     let f = fixture(config()).await;

@@ -84,6 +84,9 @@ pub struct ServerConfig {
     /// True when `/metrics` is served on a listener of its own
     /// ([`crate::serve_metrics`]) and not on the main one.
     pub metrics_separate: bool,
+    /// The public tier: `None` (the default) serves no public route and
+    /// makes no release.
+    pub public_tier: Option<crate::PublicTier>,
 }
 
 impl Default for ServerConfig {
@@ -124,6 +127,7 @@ impl Default for ServerConfig {
             },
             metrics_token: None,
             metrics_separate: false,
+            public_tier: None,
         }
     }
 }

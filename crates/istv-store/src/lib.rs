@@ -46,7 +46,8 @@
 //! many-row writes on the raw handle. Shared by both: `batch` (what a
 //! batch sends and finds stored), `codec` (values in statements, rows read
 //! back), `connect` (opening a store), `query`, `check` (the recount),
-//! `audit` (the hash-chained audit log),
+//! `audit` (the hash-chained audit log), `public` (the public tier's
+//! monthly releases, stored once),
 //! `rollups` (the roll-up tables' SQL). Fixed statements are in `src/sql`.
 #![warn(missing_docs)]
 
@@ -71,6 +72,7 @@ mod connect;
 mod ids;
 mod portal;
 mod postgres;
+mod public;
 mod query;
 mod rollups;
 mod sqlite;
@@ -80,6 +82,7 @@ pub use audit::{AuditEntry, AuditFilter, AuditRecord, BreakKind, Broken, VerifyR
 pub use ids::UploadId;
 pub use istv_aggregate::{BatchOutcome, Disclosure, Event, Query, Row};
 pub use portal::{MonthCounts, SavedQuery, SiteTallies, QUALITY_FIELDS};
+pub use public::{PublicRelease, PublicReleaseInfo};
 
 use batch::{check_open, Stored};
 use codec::{insert_sql, now_text, parse_time, Placeholders, MAX_PARAMS};

@@ -1107,4 +1107,5 @@ mod audit;
 mod content_hash;
 mod identity;
 mod portal;
+mod public;
 mod rollups;

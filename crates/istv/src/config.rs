@@ -71,6 +71,12 @@ pub struct FileConfig {
     pub secure_cookies: Option<bool>,
     /// See `istv serve --log-format`.
     pub log_format: Option<String>,
+    /// See `istv serve --public-tier`.
+    pub public_tier: Option<bool>,
+    /// See `istv serve --public-epsilon` (and `istv release --epsilon`).
+    pub public_epsilon: Option<f64>,
+    /// See `istv serve --public-lag-days`.
+    pub public_lag_days: Option<u32>,
     /// See `--h3-resolution`.
     pub h3_resolution: Option<u8>,
     /// See `--service-area`.

@@ -65,6 +65,11 @@ enum Command {
     /// List and verify the audit log.
     #[command(subcommand)]
     Audit(cmd::audit::Command),
+    /// Compute and store the public tier's release of a month, once.
+    ///
+    /// Exit status: 0 released, 1 the month has a release already (a
+    /// release is never recomputed), 2 an error.
+    Release(cmd::release::Args),
     /// Recount the aggregates from the stored records and compare.
     ///
     /// Exit status: 0 they agree, 1 they differ.
@@ -85,6 +90,7 @@ fn main() -> ExitCode {
             Command::Users(c) => cmd::users::users(c, &common),
             Command::Upload(args) => cmd::upload::run(args),
             Command::Audit(c) => cmd::audit::run(c, &common),
+            Command::Release(args) => cmd::release::run(args, &common, &file),
             Command::Check => cmd::sites::check(&common),
         }
     });

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod generate;
 pub mod geo;
+pub mod release;
 pub mod serve;
 pub mod sites;
 pub mod upload;

@@ -108,6 +108,18 @@ pub struct Args {
     /// implied by --tls-cert).
     #[arg(long, env = "ISTV_SECURE_COOKIES")]
     secure_cookies: bool,
+    /// Turn on the public tier: monthly releases of borough x assault method
+    /// counts with differential privacy noise, served without a credential
+    /// under /api/v1/public/releases [default: off].
+    #[arg(long, env = "ISTV_PUBLIC_TIER")]
+    public_tier: bool,
+    /// Epsilon of each month's public release [default: 1].
+    #[arg(long, env = "ISTV_PUBLIC_EPSILON")]
+    public_epsilon: Option<f64>,
+    /// Days into a month before the previous month is released, so that
+    /// late uploads are counted [default: 7].
+    #[arg(long, env = "ISTV_PUBLIC_LAG_DAYS")]
+    public_lag_days: Option<u32>,
     /// Log format: text or json [default: text].
     #[arg(long, env = "ISTV_LOG_FORMAT")]
     log_format: Option<String>,
@@ -250,8 +262,26 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
             .max(1),
         metrics_token: args.metrics_token.clone().or(file.metrics_token.clone()),
         metrics_separate: false,
+        public_tier: (args.public_tier || file.public_tier == Some(true)).then(|| {
+            let tier = istv_server::PublicTier::default();
+            istv_server::PublicTier {
+                epsilon: args
+                    .public_epsilon
+                    .or(file.public_epsilon)
+                    .unwrap_or(tier.epsilon),
+                lag_days: args
+                    .public_lag_days
+                    .or(file.public_lag_days)
+                    .unwrap_or(tier.lag_days),
+                ..tier
+            }
+        }),
         ..defaults
     };
+    // A bad epsilon stops the start, not the first release.
+    if let Some(tier) = &config.public_tier {
+        istv_public::DiscreteLaplace::new(tier.epsilon).context("invalid public tier settings")?;
+    }
     let tls_files = match (
         args.tls_cert.clone().or(file.tls_cert.clone()),
         args.tls_key.clone().or(file.tls_key.clone()),
@@ -333,6 +363,14 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
         let store = common.store().await?;
         tracing::info!(store = %redact(&common.database_url), "store open");
         let state = AppState::new(store.clone(), Arc::new(geocoder), config);
+        if let Some(tier) = state.config().public_tier {
+            tracing::info!(
+                epsilon = tier.epsilon,
+                lag_days = tier.lag_days,
+                "public tier on: /api/v1/public/releases without a credential"
+            );
+            istv_server::public::spawn_releases(state.clone(), tier);
+        }
         if !(args.no_warm_geocoder || file.no_warm_geocoder == Some(true)) {
             state.warm_geocoder();
         }
