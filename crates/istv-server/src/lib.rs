@@ -12,6 +12,8 @@ mod headers;
 mod ingest;
 pub mod metrics;
 mod publish;
+pub mod registry;
+pub mod registry_client;
 mod sink;
 mod slow_body;
 mod state;

@@ -71,6 +71,7 @@ mod connect;
 mod ids;
 mod postgres;
 mod query;
+mod registry;
 mod rollups;
 mod sqlite;
 
@@ -78,6 +79,7 @@ pub use accounts::{Account, ApiToken, NewSession, NewUser, Org, Session};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord, BreakKind, Broken, VerifyReport};
 pub use ids::UploadId;
 pub use istv_aggregate::{BatchOutcome, Disclosure, Event, Query, Row};
+pub use registry::SubjectVersion;
 
 use batch::{check_open, Stored};
 use codec::{insert_sql, now_text, parse_time, Placeholders, MAX_PARAMS};
@@ -162,6 +164,10 @@ pub enum StoreError {
     /// An account that breaks a rule (e.g. an uploader without a site).
     #[error("{0}")]
     InvalidAccount(String),
+    /// Another version of the subject was registered since the one a new
+    /// schema was checked against.
+    #[error("subject `{0}` has a new version since the compatibility check")]
+    RegistryMoved(String),
 }
 
 /// Result of a store operation.

@@ -64,6 +64,11 @@ enum Command {
     /// List and verify the audit log.
     #[command(subcommand)]
     Audit(cmd::audit::Command),
+    /// Serve a Confluent-compatible schema registry over the store.
+    Registry(cmd::registry::Args),
+    /// Manage the Kafka topics of the scaled-out services.
+    #[command(subcommand)]
+    Topics(cmd::topics::Command),
     /// Recount the aggregates from the stored records and compare.
     ///
     /// Exit status: 0 they agree, 1 they differ.
@@ -84,6 +89,8 @@ fn main() -> ExitCode {
             Command::Users(c) => cmd::users::users(c, &common),
             Command::Upload(args) => cmd::upload::run(args),
             Command::Audit(c) => cmd::audit::run(c, &common),
+            Command::Registry(args) => cmd::registry::run(args, &common, &file),
+            Command::Topics(c) => cmd::topics::run(c, &file),
             Command::Check => cmd::sites::check(&common),
         }
     });
