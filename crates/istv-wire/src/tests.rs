@@ -663,7 +663,11 @@ fn levels_by_name_and_what_each_allows() {
     let history = [v1.clone(), added.clone()];
     assert!(compatible(Level::Forward, &v1, &history[..1]));
     assert!(!compatible(Level::ForwardTransitive, &v1, &history));
-    assert!(compatible(Level::Backward, &added, std::slice::from_ref(&added)));
+    assert!(compatible(
+        Level::Backward,
+        &added,
+        std::slice::from_ref(&added)
+    ));
     assert!(!compatible(Level::BackwardTransitive, &added, &history));
     match compat::check(Level::Full, &added, std::slice::from_ref(&v1)) {
         Compatibility::Incompatible(reasons) => assert_eq!(reasons.len(), 1, "{reasons:?}"),

@@ -40,7 +40,6 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
-        eprintln!("istv registry listening on http://{addr}");
         let serving = tokio::spawn(istv_server::registry::serve_registry(
             listener,
             store.clone(),
@@ -54,6 +53,9 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
                 eprintln!("{subject}: schema id {id}");
             }
         }
+        // Announced once the schemas are registered, so what reads this
+        // line finds them.
+        eprintln!("istv registry listening on http://{addr}");
         serving.await??;
         store.close().await;
         Ok(ExitCode::SUCCESS)
