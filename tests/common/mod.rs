@@ -1,6 +1,9 @@
 //! Helpers for the end-to-end tests: find the `istv` binary and the shared
 //! reference data, run commands, make temporary files.
 
+pub mod registry;
+pub mod tansu;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -16,6 +16,8 @@ pub mod public;
 mod publish;
 mod quality;
 mod saved;
+pub mod registry;
+pub mod registry_client;
 mod sink;
 mod slow_body;
 mod state;

@@ -74,6 +74,7 @@ mod portal;
 mod postgres;
 mod public;
 mod query;
+mod registry;
 mod rollups;
 mod sqlite;
 
@@ -83,6 +84,7 @@ pub use ids::UploadId;
 pub use istv_aggregate::{BatchOutcome, Disclosure, Event, Query, Row};
 pub use portal::{MonthCounts, SavedQuery, SiteTallies, QUALITY_FIELDS};
 pub use public::{PublicRelease, PublicReleaseInfo};
+pub use registry::SubjectVersion;
 
 use batch::{check_open, Stored};
 use codec::{insert_sql, now_text, parse_time, Placeholders, MAX_PARAMS};
@@ -167,6 +169,10 @@ pub enum StoreError {
     /// An account that breaks a rule (e.g. an uploader without a site).
     #[error("{0}")]
     InvalidAccount(String),
+    /// Another version of the subject was registered since the one a new
+    /// schema was checked against.
+    #[error("subject `{0}` has a new version since the compatibility check")]
+    RegistryMoved(String),
 }
 
 /// Result of a store operation.

@@ -1108,4 +1108,5 @@ mod content_hash;
 mod identity;
 mod portal;
 mod public;
+mod registry;
 mod rollups;

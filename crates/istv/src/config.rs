@@ -69,6 +69,10 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     /// See `istv serve --secure-cookies`.
     pub secure_cookies: Option<bool>,
+    /// See `istv registry --listen`.
+    pub registry_listen: Option<String>,
+    /// See `istv topics create --brokers`.
+    pub brokers: Option<String>,
     /// See `istv serve --log-format`.
     pub log_format: Option<String>,
     /// See `istv serve --public-tier`.

@@ -70,6 +70,11 @@ enum Command {
     /// Exit status: 0 released, 1 the month has a release already (a
     /// release is never recomputed), 2 an error.
     Release(cmd::release::Args),
+    /// Serve a Confluent-compatible schema registry over the store.
+    Registry(cmd::registry::Args),
+    /// Manage the Kafka topics of the scaled-out services.
+    #[command(subcommand)]
+    Topics(cmd::topics::Command),
     /// Recount the aggregates from the stored records and compare.
     ///
     /// Exit status: 0 they agree, 1 they differ.
@@ -91,6 +96,8 @@ fn main() -> ExitCode {
             Command::Upload(args) => cmd::upload::run(args),
             Command::Audit(c) => cmd::audit::run(c, &common),
             Command::Release(args) => cmd::release::run(args, &common, &file),
+            Command::Registry(args) => cmd::registry::run(args, &common, &file),
+            Command::Topics(c) => cmd::topics::run(c, &file),
             Command::Check => cmd::sites::check(&common),
         }
     });

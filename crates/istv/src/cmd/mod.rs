@@ -5,13 +5,17 @@ pub mod audit;
 pub mod generate;
 pub mod geo;
 pub mod release;
+pub mod registry;
 pub mod serve;
 pub mod sites;
+pub mod topics;
 pub mod upload;
 pub mod users;
 pub mod validate;
 
 use istv_core::Format;
+
+pub(crate) use serve::{init_logging, shutdown_signal};
 
 /// Parses `--format`.
 pub fn parse_format(s: &str) -> Result<Format, String> {

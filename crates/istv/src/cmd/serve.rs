@@ -136,7 +136,7 @@ pub struct Args {
     demo_records: u64,
 }
 
-fn init_logging(format: &str) -> anyhow::Result<()> {
+pub(crate) fn init_logging(format: &str) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt()
@@ -409,7 +409,7 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
 }
 
 /// Completes on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
