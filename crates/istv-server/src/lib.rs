@@ -11,6 +11,7 @@ mod error;
 mod headers;
 mod ingest;
 pub mod metrics;
+mod portal;
 mod publish;
 mod sink;
 mod slow_body;
@@ -29,7 +30,8 @@ use axum::Router;
 use std::future::Future;
 use std::net::SocketAddr;
 
-/// Every route. Each needs a credential except `/healthz` and `/readyz`;
+/// Every route. Each needs a credential except `/healthz`, `/readyz` and
+/// the portal's files (`/` and `/assets/...`, which hold no figures);
 /// `/metrics` is left out when it has a listener of its own.
 pub fn router(state: AppState) -> Router {
     let config = state.config();
@@ -51,6 +53,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/aggregates", get(publish::aggregates))
         .route("/api/v1/cells", get(publish::cells))
         .route("/api/v1/areas", get(publish::areas))
+        .route("/", get(portal::index))
+        .route("/assets/{*path}", get(portal::asset))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(state::ready));
     if !state.config().metrics_separate {
