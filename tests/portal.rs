@@ -15,6 +15,8 @@ use std::process::{Command, Stdio};
 const SITE: &str = "RJ122";
 const USER: &str = "portal-analyst";
 const PASSWORD: &str = "portal-test-password-1";
+/// An analyst with a limited scope and profile (same password).
+const LIMITED: &str = "portal-limited";
 
 /// Runs `istv ARGS` with `input` on standard input; must succeed.
 fn istv_stdin(dir: &std::path::Path, args: &[&str], input: &str) -> String {
@@ -90,6 +92,30 @@ fn the_portal_in_chromium() {
         ],
         &format!("{PASSWORD}\n"),
     );
+    // Two boroughs, hexagons up to resolution 8, no finer area than a
+    // borough, and no age band or hour of day.
+    istv_stdin(
+        data,
+        &[
+            "users",
+            "add",
+            LIMITED,
+            "--org",
+            "PORTAL",
+            "--role",
+            "analyst",
+            "--boroughs",
+            "E09000022,E09000033",
+            "--max-resolution",
+            "8",
+            "--finest-area",
+            "borough",
+            "--dimensions",
+            "month,weekday,borough,cell,assault_method,location_type,sex,site",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
     let token = istv_ok(
         data,
         None,
@@ -121,6 +147,8 @@ fn the_portal_in_chromium() {
         .env("ISTV_FROM", "2024-01")
         .env("ISTV_TO", "2024-12")
         .env("ISTV_SITE", SITE)
+        .env("ISTV_LIMITED_USER", LIMITED)
+        .env("ISTV_LIMITED_PASSWORD", PASSWORD)
         .env("ISTV_SHOTS", &docs)
         .env("ISTV_TIMINGS", &timings)
         .env("CHROMIUM", &chromium)

@@ -414,16 +414,15 @@ async function drawMap(my, myMap = ++mapSeq) {
   if (my !== seq || myMap !== mapSeq) return;
   const data = fc.features;
   const r = ramp(data.map((f) => f.properties.count ?? 0));
-  const inData = new Set(data.map((f) => f.properties.code));
-  const ground = outlines.map((f) => ({
-    ...f,
-    properties: { ...f.properties, nodata: scopeLimited() && !me.scope.includes(f.properties.code) && !(l === 'borough' && inData.has(f.properties.code)) },
-  }));
+  // Within a borough scope, /areas lists only the wards and LSOAs that
+  // hold records of the scope: the rest of the scope shows as not listed.
+  const unlisted = scopeLimited() && (l === 'ward' || l === 'lsoa');
+  const ground = outlines.map((f) => ({ ...f, properties: { ...f.properties, nodata: unlisted } }));
   const label_ = l === 'hex'
     ? (f) => `Hexagon ${f.properties.cell} (resolution ${f.properties.resolution})`
     : (f) => `${f.properties.name} (${f.properties.code})`;
   map.draw({ data, outlineFeatures: outlines, groundFeatures: ground, r, label: label_ });
-  const entries = legendEntries(r, l, scopeLimited());
+  const entries = legendEntries(r, l, unlisted);
   put(byId('legend'), h('p', { class: 'legend-title' }, l === 'hex' ? `Assaults per hexagon (resolution ${res})` : `Assaults per ${l === 'lsoa' ? 'LSOA' : l}`),
     h('ul', {}, entries.map(([, text, fill]) => h('li', {}, swatch(fill), ` ${text}`))));
   const lu = fc.location_unknown || { count: 0 };

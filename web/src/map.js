@@ -86,7 +86,7 @@ export function legendEntries(r, layer, limited) {
   });
   out.push(['zero', layer === 'hex' ? 'no hexagon: 0 published' : '0 published', ZERO_FILL]);
   out.push(['suppressed', 'suppressed (withheld)', 'hatch']);
-  if (limited) out.push(['nodata', 'no data (outside your scope)', NO_DATA_FILL]);
+  if (limited) out.push(['nodata', 'not listed: no records of your scope', NO_DATA_FILL]);
   return out;
 }
 

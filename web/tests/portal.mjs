@@ -381,6 +381,28 @@ try {
   problems.splice(0, problems.length, ...problems.filter((p) => !p.includes('401')));
   ok('signing out ends the session');
 
+  // ---- a limited profile: the page asks only for what it allows ------------
+  if (process.env.ISTV_LIMITED_USER) {
+    await drawnOnLoad(async () => {
+      await page.goto(`${BASE}/?from=${FROM}&to=${TO}`);
+      await page.fill('#signin-user', process.env.ISTV_LIMITED_USER);
+      await page.fill('#signin-password', process.env.ISTV_LIMITED_PASSWORD);
+      await page.click('#signin-submit');
+    });
+    assert.match(await page.textContent('#who-name'), /\(analyst, 2 borough\(s\)\)/);
+    assert.equal(await page.isDisabled('#f-age_band'), true);
+    assert.equal(await page.isDisabled('#f-assault_method'), false);
+    assert.deepEqual(await page.$$eval('#f-layer option', (os) => os.map((o) => o.value)), ['hex', 'borough']);
+    assert.deepEqual(await page.$$eval('#f-res option', (os) => os.map((o) => o.value)), ['auto', '7', '8']);
+    assert.deepEqual(await page.$$eval('#f-borough option', (os) => os.map((o) => o.value).filter(Boolean).sort()), ['E09000022', 'E09000033']);
+    assert.match(await page.textContent('#chart-heat'), /Not in your profile/);
+    await drawnAfter(() => page.selectOption('#f-layer', 'borough'));
+    const limited = await page.$$eval('#map-svg path.area', (ps) => ps.map((p) => p.dataset.code).sort());
+    assert.deepEqual(limited, ['E09000022', 'E09000033']);
+    assert.equal(await page.$$eval('#map-svg path.ground', (ps) => ps.length), 2);
+    ok('a limited profile: the filters, sizes, layers and charts it forbids are disabled or left out; the map shows its 2 boroughs');
+  }
+
   // ---- nothing left 127.0.0.1, nothing went wrong --------------------------
   assert.deepEqual(outside, []);
   assert.ok(requested.length > 20 && requested.every((u) => u.startsWith(BASE)), 'every request to the server');
