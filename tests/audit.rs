@@ -111,7 +111,7 @@ fn journey(data_dir: &Path, url: Option<&str>, tamper: impl Fn(&str)) {
     assert_eq!(params(1)["password"], "stdin");
     assert_eq!(
         params(4),
-        serde_json::json!({"code": "RJ122", "name": "King's"})
+        serde_json::json!({"code": "RJ122", "name": "King's", "expected_interval_days": 35})
     );
     let all = Value::Array(entries.clone()).to_string();
     assert!(!all.contains(password) && !all.contains(token) && !all.contains(site_token.trim()));

@@ -17,6 +17,8 @@ const USER: &str = "portal-analyst";
 const PASSWORD: &str = "portal-test-password-1";
 /// An analyst with a limited scope and profile (same password).
 const LIMITED: &str = "portal-limited";
+/// An uploader for the site (same password).
+const UPLOADER: &str = "portal-uploader";
 
 /// Runs `istv ARGS` with `input` on standard input; must succeed.
 fn istv_stdin(dir: &std::path::Path, args: &[&str], input: &str) -> String {
@@ -116,6 +118,22 @@ fn the_portal_in_chromium() {
         ],
         &format!("{PASSWORD}\n"),
     );
+    istv_stdin(
+        data,
+        &[
+            "users",
+            "add",
+            UPLOADER,
+            "--org",
+            "PORTAL",
+            "--role",
+            "uploader",
+            "--sites",
+            SITE,
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
     let token = istv_ok(
         data,
         None,
@@ -149,6 +167,9 @@ fn the_portal_in_chromium() {
         .env("ISTV_SITE", SITE)
         .env("ISTV_LIMITED_USER", LIMITED)
         .env("ISTV_LIMITED_PASSWORD", PASSWORD)
+        .env("ISTV_UPLOADER", UPLOADER)
+        .env("ISTV_UPLOADER_PASSWORD", PASSWORD)
+        .env("ISTV_UPLOAD_ID", receipt["upload_id"].as_str().unwrap())
         .env("ISTV_SHOTS", &docs)
         .env("ISTV_TIMINGS", &timings)
         .env("CHROMIUM", &chromium)

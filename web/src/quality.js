@@ -62,8 +62,8 @@ async function receiptsOf(code) {
     return h('div', {},
       h('h4', {}, 'Recent uploads (receipts)'),
       rows.length === 0 ? h('p', {}, 'No uploads yet.') : table(`Receipts of ${code}, newest first`,
-        ['Upload', 'Received', 'Rows', 'Accepted', 'Rejected', 'Duplicates', 'Corrections'],
-        rows.map((r) => [r.upload_id, when(r.received_at || r.created_at || null), num(r.rows ?? 0), num(r.accepted ?? 0),
+        ['Upload', 'Rows', 'Accepted', 'Rejected', 'Duplicates', 'Corrections'],
+        rows.map((r) => [r.upload_id, num(r.rows ?? 0), num(r.accepted ?? 0),
           num(r.rejected ?? 0), num(r.duplicates ?? 0), num(r.corrections ?? 0)])));
   } catch (e) {
     return h('p', { class: 'error' }, `Receipts: ${e.message}`);

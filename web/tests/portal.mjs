@@ -403,6 +403,24 @@ try {
     ok('a limited profile: the filters, sizes, layers and charts it forbids are disabled or left out; the map shows its 2 boroughs');
   }
 
+  // ---- an uploader: data quality and its own receipts only ------------------
+  if (process.env.ISTV_UPLOADER) {
+    if (await page.isVisible('#sign-out')) await page.click('#sign-out');
+    await page.waitForSelector('#view-signin:not([hidden])');
+    await page.fill('#signin-user', process.env.ISTV_UPLOADER);
+    await page.fill('#signin-password', process.env.ISTV_UPLOADER_PASSWORD);
+    await page.click('#signin-submit');
+    await page.waitForSelector(`#site-${SITE}`);
+    assert.equal(await page.isHidden('#nav-explore'), true);
+    assert.equal(await page.isHidden('#view-explore'), true);
+    const receipts = await page.$$eval(`article[aria-labelledby="site-${SITE}"] table`, (ts) => {
+      const t = ts.find((x) => x.caption && x.caption.textContent.startsWith('Receipts'));
+      return t ? [...t.querySelectorAll('tbody tr')].map((r) => [...r.children].map((c) => c.textContent)) : null;
+    });
+    assert.deepEqual(receipts, [[process.env.ISTV_UPLOAD_ID, '6,000', '6,000', '0', '0', '0']]);
+    ok('an uploader sees data quality and its receipt, and no map or charts');
+  }
+
   // ---- nothing left 127.0.0.1, nothing went wrong --------------------------
   assert.deepEqual(outside, []);
   assert.ok(requested.length > 20 && requested.every((u) => u.startsWith(BASE)), 'every request to the server');

@@ -1,5 +1,5 @@
-//! Audit entries of requests: queries, downloads, sign-ins, sign-outs and
-//! uploads, appended to the store's hash-chained log.
+//! Audit entries of requests: queries, downloads, sign-ins, sign-outs,
+//! uploads and saved queries saved or deleted, appended to the store's hash-chained log.
 //!
 //! An entry is appended, and durable, before its answer leaves: an answer
 //! whose entry cannot be stored is replaced by a 500, so no figure is ever
@@ -32,6 +32,10 @@ pub(crate) enum Action {
     SignOut,
     /// `POST /api/v1/uploads`.
     Upload,
+    /// `POST /api/v1/saved-queries`.
+    SavedQueryAdd,
+    /// `DELETE /api/v1/saved-queries/{id}`.
+    SavedQueryDelete,
 }
 
 impl Action {
@@ -43,6 +47,8 @@ impl Action {
             Action::SignInFailed => "sign_in_failed",
             Action::SignOut => "sign_out",
             Action::Upload => "upload",
+            Action::SavedQueryAdd => "saved_query_add",
+            Action::SavedQueryDelete => "saved_query_delete",
         }
     }
 }
@@ -172,6 +178,29 @@ pub(crate) async fn upload(
         parameters: Some(parameters.to_string()),
         figures: None,
         status: status_of(&result, |_| 200),
+    };
+    append(state, entry, result).await
+}
+
+/// Records the saving or deleting of a saved query: its id and name (and
+/// whether shared), never the query string.
+pub(crate) async fn saved_query(
+    state: &AppState,
+    caller: &Caller,
+    action: Action,
+    uri: &Uri,
+    parameters: serde_json::Value,
+    result: Result<Response, ApiError>,
+) -> Result<Response, ApiError> {
+    let (actor, organisation) = who(&caller.principal);
+    let entry = AuditEntry {
+        actor,
+        organisation,
+        action: action.as_str().into(),
+        route: Some(uri.path().to_owned()),
+        parameters: Some(parameters.to_string()),
+        figures: None,
+        status: status_of(&result, |r| r.status().as_u16()),
     };
     append(state, entry, result).await
 }

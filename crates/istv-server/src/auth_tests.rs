@@ -23,6 +23,8 @@ pub(crate) const PASSWORD: &str = "a long test password";
 pub(crate) struct Fixture {
     pub(crate) app: Router,
     pub(crate) store: Store,
+    /// The state behind `app` (to mark it not ready).
+    pub(crate) state: AppState,
     /// Tokens by user: analyst (City only, resolution 8, no age band),
     /// admin, uploader (RJ122), the RJ122 site token, an expired and a
     /// revoked analyst token.
@@ -124,7 +126,8 @@ pub(crate) async fn fixture_at(url: &str, config: ServerConfig) -> Fixture {
     let state = AppState::new(store.clone(), geocoder, config);
     state.set_ready(true);
     Fixture {
-        app: router(state),
+        app: router(state.clone()),
+        state,
         store,
         analyst,
         admin,

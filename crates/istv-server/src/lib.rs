@@ -11,8 +11,11 @@ mod error;
 mod headers;
 mod ingest;
 pub mod metrics;
+mod openapi;
 mod portal;
 mod publish;
+mod quality;
+mod saved;
 mod sink;
 mod slow_body;
 mod state;
@@ -25,14 +28,50 @@ pub use istv_pipeline::{Receipt, RECEIPT_ERROR_CAP};
 pub use state::{AppState, ServerConfig};
 pub use tls::{Tls, TlsError};
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, MethodRouter};
 use axum::Router;
 use std::future::Future;
 use std::net::SocketAddr;
 
-/// Every route. Each needs a credential except `/healthz`, `/readyz` and
-/// the portal's files (`/` and `/assets/...`, which hold no figures);
-/// `/metrics` is left out when it has a listener of its own.
+/// Every route of the main listener with its handlers, in one place: the
+/// router is built from it, and the OpenAPI tests check that
+/// `openapi.json` documents exactly these paths and the methods each
+/// answers. Each needs a credential except `/healthz`, `/readyz` and the
+/// portal's files (`/` and `/assets/...`, which hold no figures);
+/// `/metrics` is left out when it has a listener of its own (`metrics`
+/// false). A new route is added here and to `openapi.json`.
+pub(crate) fn routes(metrics: bool) -> Vec<(&'static str, MethodRouter<AppState>)> {
+    let mut routes = vec![
+        (
+            "/api/v1/session",
+            post(auth::sign_in).delete(auth::sign_out),
+        ),
+        ("/api/v1/me", get(auth::me)),
+        ("/api/v1/uploads", post(ingest::upload).get(quality::list)),
+        ("/api/v1/uploads/{id}", get(ingest::receipt)),
+        ("/api/v1/uploads/{id}/errors", get(ingest::errors)),
+        ("/api/v1/aggregates", get(publish::aggregates)),
+        ("/api/v1/cells", get(publish::cells)),
+        ("/api/v1/areas", get(publish::areas)),
+        (
+            "/api/v1/saved-queries",
+            get(saved::list).post(saved::create),
+        ),
+        ("/api/v1/saved-queries/{id}", delete(saved::delete)),
+        ("/api/v1/quality", get(quality::quality)),
+        ("/api/v1/openapi.json", get(openapi::serve)),
+        ("/", get(portal::index)),
+        ("/assets/{path}", get(portal::asset)),
+        ("/healthz", get(|| async { "ok\n" })),
+        ("/readyz", get(state::ready)),
+    ];
+    if metrics {
+        routes.push(("/metrics", get(guarded_metrics)));
+    }
+    routes
+}
+
+/// Every route (see [`routes`]) with the layers every answer passes.
 pub fn router(state: AppState) -> Router {
     let config = state.config();
     let body_rate = slow_body::BodyRate {
@@ -41,24 +80,9 @@ pub fn router(state: AppState) -> Router {
         window: config.body_rate_window,
     };
     let transport = headers::Transport { tls: config.tls };
-    let mut router = Router::new()
-        .route(
-            "/api/v1/session",
-            post(auth::sign_in).delete(auth::sign_out),
-        )
-        .route("/api/v1/me", get(auth::me))
-        .route("/api/v1/uploads", post(ingest::upload))
-        .route("/api/v1/uploads/{id}", get(ingest::receipt))
-        .route("/api/v1/uploads/{id}/errors", get(ingest::errors))
-        .route("/api/v1/aggregates", get(publish::aggregates))
-        .route("/api/v1/cells", get(publish::cells))
-        .route("/api/v1/areas", get(publish::areas))
-        .route("/", get(portal::index))
-        .route("/assets/{*path}", get(portal::asset))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(state::ready));
-    if !state.config().metrics_separate {
-        router = router.route("/metrics", get(guarded_metrics));
+    let mut router = Router::new();
+    for (path, handlers) in routes(!config.metrics_separate) {
+        router = router.route(path, handlers);
     }
     router
         .layer(axum::middleware::from_fn_with_state(

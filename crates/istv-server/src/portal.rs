@@ -55,18 +55,36 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
+/// The ETag of a bundle file: the first 128 bits of its SHA-256.
+fn etag(file: &rust_embed::EmbeddedFile) -> String {
+    let hash = file.metadata.sha256_hash();
+    let hex: String = hash[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// The ETag the portal sends for a bundle file (for tests).
+#[cfg(test)]
+pub(crate) fn etag_of(path: &str) -> String {
+    etag(&Bundle::get(path).expect("a bundle file"))
+}
+
+/// The path of the page's script, as the page names it (for tests).
+#[cfg(test)]
+pub(crate) fn script_path() -> String {
+    let page = Bundle::get("index.html").expect("index.html embedded");
+    std::str::from_utf8(&page.data)
+        .unwrap()
+        .split('"')
+        .find(|s| s.starts_with("/assets/") && s.ends_with(".js"))
+        .expect("the page names its script")
+        .to_string()
+}
+
 fn file(path: &str, headers: &HeaderMap, cache: &'static str) -> Response {
     let Some(found) = Bundle::get(path) else {
         return ApiError::NotFound(format!("no portal file {path}")).into_response();
     };
-    let hash = found.metadata.sha256_hash();
-    let etag = format!(
-        "\"{}\"",
-        hash[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    let etag = etag(&found);
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())

@@ -12,9 +12,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 pub(crate) const UPDATE_UPLOAD_COUNTS: &str = include_str!("sql/update_upload_counts.sql");
 
 /// The end of a batch's transaction on either database: add the batch's
-/// counts to its upload, commit.
+/// changes to the quality tallies and its counts to its upload, commit.
 macro_rules! finish_batch {
-    ($tx:ident, $outcome:expr, $upload:ident) => {{
+    ($tx:ident, $outcome:expr, $upload:ident, $tallies:expr) => {{
+        $crate::portal::add_tallies!($tx, $tallies);
         let o: $crate::BatchOutcome = $outcome;
         sqlx::query($crate::batch::UPDATE_UPLOAD_COUNTS)
             .bind(o.accepted as i64)

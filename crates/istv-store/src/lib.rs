@@ -69,6 +69,7 @@ mod check;
 mod codec;
 mod connect;
 mod ids;
+mod portal;
 mod postgres;
 mod query;
 mod rollups;
@@ -78,6 +79,7 @@ pub use accounts::{Account, ApiToken, NewSession, NewUser, Org, Session};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord, BreakKind, Broken, VerifyReport};
 pub use ids::UploadId;
 pub use istv_aggregate::{BatchOutcome, Disclosure, Event, Query, Row};
+pub use portal::{MonthCounts, SavedQuery, SiteTallies, QUALITY_FIELDS};
 
 use batch::{check_open, Stored};
 use codec::{insert_sql, now_text, parse_time, Placeholders, MAX_PARAMS};
@@ -178,6 +180,8 @@ pub struct Site {
     pub created_at: DateTime<Utc>,
     /// True once revoked: its tokens no longer authenticate.
     pub revoked: bool,
+    /// Days within which it is expected to upload again (default 35).
+    pub expected_interval_days: u32,
 }
 
 /// A problem with one row of an upload, as kept for the uploader. It must
@@ -434,18 +438,26 @@ impl Store {
 
     /// Every registered site, by code.
     pub async fn list_sites(&self) -> Result<Vec<Site>> {
-        let rows: Vec<(String, String, String, i64)> = on_db!(&self.db, pool => {
-            sqlx::query_as("SELECT code, name, created_at, revoked FROM sites ORDER BY code")
-                .fetch_all(pool)
-                .await?
+        let rows: Vec<(String, String, String, i64, i64)> = on_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT code, name, created_at, revoked, expected_interval_days FROM sites ORDER BY code",
+            )
+            .fetch_all(pool)
+            .await?
         });
         rows.into_iter()
-            .map(|(code, name, created_at, revoked)| {
+            .map(|(code, name, created_at, revoked, interval)| {
                 Ok(Site {
                     code,
                     name,
                     created_at: parse_time(&created_at, "sites.created_at")?,
                     revoked: revoked != 0,
+                    expected_interval_days: u32::try_from(interval).map_err(|_| {
+                        StoreError::Corrupt {
+                            column: "sites.expected_interval_days",
+                            value: interval.to_string(),
+                        }
+                    })?,
                 })
             })
             .collect()
@@ -547,6 +559,18 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
             check_open(upload, state)?;
+            let (site,): (String,) = sqlx::query_as("SELECT site_code FROM uploads WHERE id = $1")
+                .bind(upload.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+            let mut by_code: std::collections::BTreeMap<&str, i64> = Default::default();
+            for e in errors {
+                *by_code.entry(e.code.as_str()).or_default() += 1;
+            }
+            portal::add_tallies!(
+                tx,
+                by_code.into_iter().map(|(code, n)| (site.as_str(), "rejection", code, n))
+            );
             let (next,): (i64,) = sqlx::query_as(
                 "SELECT COALESCE(MAX(seq) + 1, 0) FROM upload_errors WHERE upload_id = $1",
             )

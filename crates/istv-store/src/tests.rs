@@ -1096,4 +1096,5 @@ async fn cube_migration_keeps_counts_on_postgres() {
 mod accounts;
 mod audit;
 mod identity;
+mod portal;
 mod rollups;

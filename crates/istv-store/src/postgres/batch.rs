@@ -11,11 +11,13 @@
 //! 5. write the records ([`write_records`]), append the cube rows
 //!    ([`append_cube`]) and upsert the roll-up rows ([`upsert_rollups`]),
 //!    each a single statement taking one array per column (`unnest`);
-//! 6. add the counts to the upload and commit.
+//! 6. add the batch's changes to the quality tallies
+//!    ([`quality_deltas`]) and its counts to the upload, and commit.
 
 use super::site_lock_key;
 use crate::batch::{check_open, finish_batch, ids_by_site, Stored};
 use crate::codec::{cube_columns, day_text, event_from_row, records_upsert_tail, RECORD_COLUMNS};
+use crate::portal::quality_deltas;
 use crate::rollups;
 use crate::{Result, UploadId};
 use istv_aggregate::rollup::Part;
@@ -47,7 +49,8 @@ pub(crate) async fn apply_batch(
     write_records(&mut tx, upload, &plan.upserts).await?;
     append_cube(&mut tx, &plan.deltas).await?;
     upsert_rollups(&mut tx, &plan.deltas).await?;
-    finish_batch!(tx, plan.outcome, upload)
+    let tallies = quality_deltas(&[], &plan.upserts, &stored.existing);
+    finish_batch!(tx, plan.outcome, upload, tallies)
 }
 
 /// Fails unless the upload exists and is not finished.

@@ -13,7 +13,8 @@
 //!    fingerprints if there are enough ([`RecordIds::merge_if_full`]);
 //! 5. extend the cube's spans over the appended rows
 //!    ([`extend_spans`]);
-//! 6. add the counts to the upload and commit.
+//! 6. add the batch's changes to the quality tallies
+//!    ([`quality_deltas`]) and its counts to the upload, and commit.
 //!
 //! Records are a heap in arrival order, found by (site, record id) through
 //! their fingerprints (see [`super::identity`]). Records, cube rows and
@@ -28,6 +29,7 @@ use crate::batch::{check_open, finish_batch, Stored};
 use crate::codec::{
     cube_columns, event_from_row, record_params, write_day, CubeRow, Placeholders, RECORD_COLUMNS,
 };
+use crate::portal::quality_deltas;
 use crate::rollups;
 use crate::{Backend, Result, UploadId};
 use chrono::NaiveDate;
@@ -64,7 +66,8 @@ pub(crate) async fn apply_batch(
     if let Some((first, last)) = day_range(&new, &plan) {
         extend_spans(&mut tx, appended, first, last).await?;
     }
-    finish_batch!(tx, outcome, upload)
+    let tallies = quality_deltas(&new, &plan.upserts, &stored.existing);
+    finish_batch!(tx, outcome, upload, tallies)
 }
 
 /// Fails unless the upload exists and is not finished.

@@ -14,6 +14,19 @@ pub enum Command {
         /// Site name.
         #[arg(long)]
         name: String,
+        /// Days within which the site is expected to upload again; the
+        /// data-quality page marks it late after that (1-3650).
+        #[arg(long, default_value_t = 35, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        expected_interval_days: u32,
+    },
+    /// Change a site's settings.
+    Update {
+        /// ODS site code.
+        #[arg(long)]
+        code: String,
+        /// Days within which the site is expected to upload again (1-3650).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        expected_interval_days: u32,
     },
     /// Issue another token for an existing site (e.g. after a revoke).
     Token {
@@ -37,7 +50,21 @@ impl Command {
     fn audit(&self) -> Option<(&'static str, serde_json::Value)> {
         use serde_json::json;
         match self {
-            Command::Add { code, name } => Some(("sites add", json!({"code": code, "name": name}))),
+            Command::Add {
+                code,
+                name,
+                expected_interval_days,
+            } => Some((
+                "sites add",
+                json!({"code": code, "name": name, "expected_interval_days": expected_interval_days}),
+            )),
+            Command::Update {
+                code,
+                expected_interval_days,
+            } => Some((
+                "sites update",
+                json!({"code": code, "expected_interval_days": expected_interval_days}),
+            )),
             Command::Token { code } => Some(("sites token", json!({"code": code}))),
             Command::Revoke { code } => Some(("sites revoke", json!({"code": code}))),
             Command::List => None,
@@ -50,13 +77,34 @@ pub fn run(command: Command, common: &Common) -> anyhow::Result<ExitCode> {
     let audit = command.audit();
     super::runtime()?.block_on(super::audit::audited(common, audit, |store| async move {
         match command {
-            Command::Add { code, name } => {
+            Command::Add {
+                code,
+                name,
+                expected_interval_days,
+            } => {
                 let token = store.add_site(&code, &name).await?;
+                if expected_interval_days != 35 {
+                    store
+                        .set_site_interval(&code, expected_interval_days)
+                        .await?;
+                }
                 eprintln!(
                     "site {} added; its upload token (keep it secret, it is not shown again):",
                     code.to_ascii_uppercase()
                 );
                 println!("{token}");
+            }
+            Command::Update {
+                code,
+                expected_interval_days,
+            } => {
+                store
+                    .set_site_interval(&code, expected_interval_days)
+                    .await?;
+                eprintln!(
+                    "site {} is expected to upload every {expected_interval_days} days",
+                    code.to_ascii_uppercase()
+                );
             }
             Command::Token { code } => {
                 let token = store.issue_token(&code).await?;
@@ -64,14 +112,15 @@ pub fn run(command: Command, common: &Common) -> anyhow::Result<ExitCode> {
                 println!("{token}");
             }
             Command::List => {
-                println!("code\tname\tcreated_at\trevoked");
+                println!("code\tname\tcreated_at\trevoked\texpected_interval_days");
                 for s in store.list_sites().await? {
                     println!(
-                        "{}\t{}\t{}\t{}",
+                        "{}\t{}\t{}\t{}\t{}",
                         s.code,
                         s.name,
                         s.created_at.to_rfc3339(),
-                        s.revoked
+                        s.revoked,
+                        s.expected_interval_days
                     );
                 }
             }
