@@ -80,6 +80,7 @@ fn the_portal_in_chromium() {
         None,
         &["orgs", "add", "PORTAL", "--name", "Portal test"],
     );
+    let site_token = add_site(data, None, SITE);
     istv_stdin(
         data,
         &[
@@ -141,7 +142,6 @@ fn the_portal_in_chromium() {
     )
     .trim()
     .to_string();
-    let site_token = add_site(data, None, SITE);
     let server = Server::start(data, None, &[]);
     let (status, receipt) = post_upload(
         &server.base,

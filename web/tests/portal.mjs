@@ -16,6 +16,7 @@
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 const env = (k, d) => {
@@ -106,8 +107,9 @@ page.on('console', (m) => {
 });
 page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
 page.on('requestfailed', (r) => {
-  // Downloads from blob: URLs are not network requests.
-  if (!r.url().startsWith('blob:')) problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
+  // Downloads from blob: URLs are not network requests, and a request the
+  // browser cancels as the test navigates away (ERR_ABORTED) did not fail.
+  if (!r.url().startsWith('blob:') && r.failure()?.errorText !== 'net::ERR_ABORTED') problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
 });
 
 const timings = {};
@@ -360,8 +362,12 @@ try {
   await page.waitForSelector(`#site-${SITE}`);
   const quality = await apiGet('/api/v1/quality');
   const site = quality.sites.find((x) => x.site === SITE);
-  const monthsShown = await page.$$eval(`article[aria-labelledby="site-${SITE}"] table:first-of-type tbody tr`, (rows) => rows.length);
-  assert.equal(monthsShown, site.months.length);
+  const monthsShown = await page.$$eval(`article[aria-labelledby="site-${SITE}"] table`, (ts) => {
+    const t = ts.find((x) => x.caption && x.caption.textContent === 'Rows per month');
+    return [...t.querySelectorAll('tbody tr')].map((r) => [...r.children].slice(1).map((c) => Number(c.textContent.replace(/,/g, ''))));
+  });
+  assert.deepEqual(monthsShown, site.months.map((m) => [m.rows_received, m.rows_accepted, m.rows_rejected]));
+  assert.ok(site.months.some((m) => m.rows_received === 6000), 'the upload counted');
   assert.equal(urlState().view, 'quality');
   ok(`data quality shows ${SITE} with its ${site.months.length} months`);
   if (SHOTS) await page.screenshot({ path: path.join(SHOTS, 'portal-quality.png'), fullPage: false });
@@ -431,7 +437,9 @@ try {
   console.log(`not ok ${n + 1} - ${e.message}`);
   console.log(`page ${page.url()}; sign-in message: ${await page.textContent('#signin-error').catch(() => '')}`);
   console.log(`problems: ${JSON.stringify(problems, null, 1)}`);
-  if (SHOTS) await page.screenshot({ path: path.join(SHOTS, 'portal-failure.png') }).catch(() => {});
+  const shot = path.join(os.tmpdir(), 'istv-portal-failure.png');
+  await page.screenshot({ path: shot }).catch(() => {});
+  console.log(`the page at the failure: ${shot}`);
   process.exitCode = 1;
   throw e;
 } finally {
