@@ -721,6 +721,34 @@ fn demo_loads_a_generated_feed() {
     assert_eq!(status, 200);
     let areas: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(areas["features"].as_array().unwrap().len(), 33);
+    // "demo: portal http://HOST:PORT/ user demo-analyst password PW": the
+    // page is there and the printed name and password sign in.
+    let log = server.log.lock().unwrap().clone();
+    let portal = log
+        .lines()
+        .find_map(|l| l.strip_prefix("demo: portal "))
+        .filter(|l| l.contains(" password "))
+        .unwrap_or_else(|| panic!("no portal line: {log}"))
+        .to_string();
+    let words: Vec<&str> = portal.split_whitespace().collect();
+    assert_eq!(words.len(), 5, "{portal}");
+    assert_eq!(words[0], format!("{}/", server.base));
+    assert_eq!(
+        (words[1], words[2], words[3]),
+        ("user", "demo-analyst", "password")
+    );
+    let (status, page) = get_with(words[0], None);
+    assert_eq!(status, 200);
+    assert!(page.contains("<title>istv"), "{page}");
+    let mut answer = http()
+        .post(&format!("{}/api/v1/session", server.base))
+        .header("Content-Type", "application/json")
+        .send(json!({"user": words[2], "password": words[4]}).to_string())
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let me: Value = serde_json::from_str(&answer.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(me["user"], "demo-analyst");
+    assert_eq!(me["role"], "analyst");
 }
 
 /// With `no_warm_geocoder = true` in the config file the server is ready at

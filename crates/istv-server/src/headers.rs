@@ -1,7 +1,8 @@
-//! Security headers on every answer. The service answers JSON, CSV,
-//! GeoJSON and plain text only, so the content security policy allows
-//! nothing at all; no CORS header is ever sent, so browsers refuse
-//! cross-origin reads.
+//! Security headers on every answer. The API answers JSON, CSV, GeoJSON
+//! and plain text only, so its content security policy allows nothing at
+//! all; the portal's own files (`crate::portal`) get a policy that allows
+//! their scripts, styles, images and API calls from this origin only. No
+//! CORS header is ever sent, so browsers refuse cross-origin reads.
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
@@ -28,6 +29,10 @@ pub(crate) async fn secure(
     next: Next,
 ) -> Response {
     let mut answer = next.run(req).await;
+    let portal = answer
+        .extensions()
+        .get::<crate::portal::PortalFile>()
+        .is_some();
     let h = answer.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, name, value: &'static str| {
         h.insert(name, HeaderValue::from_static(value));
@@ -35,9 +40,19 @@ pub(crate) async fn secure(
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::REFERRER_POLICY, "no-referrer");
     set(h, header::X_FRAME_OPTIONS, "DENY");
-    set(h, header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
-    // Figures about victims must not sit in a browser's or proxy's cache.
-    set(h, header::CACHE_CONTROL, "no-store");
+    if portal {
+        // The page and its assets: no figures in them, so cached as the
+        // portal module says.
+        set(
+            h,
+            header::CONTENT_SECURITY_POLICY,
+            crate::portal::PORTAL_CSP,
+        );
+    } else {
+        set(h, header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
+        // Figures about victims must not sit in a browser's or proxy's cache.
+        set(h, header::CACHE_CONTROL, "no-store");
+    }
     if transport.tls {
         set(
             h,
@@ -131,6 +146,76 @@ mod tests {
                 .collect();
             assert!(cors.is_empty(), "{method} {uri}: {cors:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_portal_files_get_their_own_policy_and_caching() {
+        let app = app(false).await;
+        let page = app
+            .clone()
+            .oneshot(request(Method::GET, "/"))
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let h = page.headers().clone();
+        assert_eq!(h["content-type"], "text/html; charset=utf-8");
+        assert_eq!(h["cache-control"], "no-cache");
+        assert_eq!(
+            h["content-security-policy"],
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+        );
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        let body = axum::body::to_bytes(page.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        let script = body
+            .split('"')
+            .find(|s| s.starts_with("/assets/") && s.ends_with(".js"))
+            .expect("the page names its script")
+            .to_string();
+        let js = app
+            .clone()
+            .oneshot(request(Method::GET, &script))
+            .await
+            .unwrap();
+        assert_eq!(js.status(), StatusCode::OK);
+        assert_eq!(
+            js.headers()["content-type"],
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(
+            js.headers()["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        // The ETag revalidates.
+        let etag = js.headers()["etag"].to_str().unwrap().to_string();
+        let again = app
+            .clone()
+            .oneshot(
+                Request::builder()
+                    .uri(&script)
+                    .header("If-None-Match", &etag)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        // An unknown asset is a 404 under the API's policy.
+        let missing = app
+            .clone()
+            .oneshot(request(Method::GET, "/assets/no-such-file.js"))
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            missing.headers()["content-security-policy"],
+            EVERY_ANSWER[3].1
+        );
+        assert_eq!(missing.headers()["cache-control"], "no-store");
     }
 
     #[tokio::test]

@@ -13,6 +13,7 @@ mod ingest;
 pub mod metrics;
 mod openapi;
 pub mod public;
+mod portal;
 mod publish;
 mod quality;
 mod saved;
@@ -40,7 +41,8 @@ use std::net::SocketAddr;
 /// Every route of the main listener with its handlers, in one place: the
 /// router is built from it, and the OpenAPI tests check that
 /// `openapi.json` documents exactly these paths and the methods each
-/// answers. Each needs a credential except `/healthz` and `/readyz`;
+/// answers. Each needs a credential except `/healthz`, `/readyz` and the
+/// portal's files (`/` and `/assets/...`, which hold no figures);
 /// `/metrics` is left out when it has a listener of its own (`metrics`
 /// false), and `/api/v1/public/releases[/{month}]`, which need no
 /// credential, are there only when the public tier is on (`public`). A
@@ -76,6 +78,8 @@ pub(crate) fn routes(
             delete(users::revoke_token),
         ),
         ("/api/v1/openapi.json", get(openapi::serve)),
+        ("/", get(portal::index)),
+        ("/assets/{path}", get(portal::asset)),
         ("/healthz", get(|| async { "ok\n" })),
         ("/readyz", get(state::ready)),
     ];

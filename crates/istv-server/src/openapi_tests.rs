@@ -60,7 +60,9 @@ async fn every_route_is_documented_and_every_documented_path_is_routed() {
     // Each path answers exactly the methods documented (405 for others).
     let f = fixture(config()).await;
     for path in &documented {
-        let concrete = path.replace("{id}", "01M83Q20VW5QVFGJSSZJF5XTMN");
+        let concrete = path
+            .replace("{id}", "01M83Q20VW5QVFGJSSZJF5XTMN")
+            .replace("{path}", "no-such-file.js");
         for method in METHODS {
             let req = Request::builder()
                 .method(method.to_uppercase().as_str())
@@ -434,6 +436,20 @@ async fn request(f: &Fixture, method: &str, path: &str, status: u16) -> Option<R
         ("get", "/api/v1/quality", 200) => get("/api/v1/quality", Some(&bearer(up))),
         ("get", "/api/v1/quality", 400) => get("/api/v1/quality?site=RJ122", Some(&bearer(up))),
         ("get", "/api/v1/openapi.json", 200) => get("/api/v1/openapi.json", Some(&bearer(site))),
+        ("get", "/", 200) => get("/", None),
+        ("get", "/", 304) => Request::get("/")
+            .header(header::IF_NONE_MATCH, crate::portal::etag_of("index.html"))
+            .body(Body::empty())
+            .unwrap(),
+        ("get", "/assets/{path}", 200) => get(&crate::portal::script_path(), None),
+        ("get", "/assets/{path}", 304) => {
+            let script = crate::portal::script_path();
+            Request::get(&script)
+                .header(header::IF_NONE_MATCH, crate::portal::etag_of(&script[1..]))
+                .body(Body::empty())
+                .unwrap()
+        }
+        ("get", "/assets/{path}", 404) => get("/assets/no-such-file.js", None),
         ("get", "/healthz", 200) => get("/healthz", None),
         ("get", "/readyz", 200 | 503) => get("/readyz", None),
         ("get", "/metrics", 200) => get("/metrics", Some("Bearer scrape-secret")),

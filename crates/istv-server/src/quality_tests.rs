@@ -189,7 +189,7 @@ async fn quality_of_a_hand_built_feed(url: &str) {
         get("/api/v1/uploads?limit=1", Some(&bearer(&f.uploader))),
     )
     .await;
-    assert_eq!(ids(&latest), [two]);
+    assert_eq!(ids(&latest), std::slice::from_ref(&two));
     let (_, _, none) = send(
         &f.app,
         get("/api/v1/uploads?site=RYJ01", Some(&bearer(&f.admin))),

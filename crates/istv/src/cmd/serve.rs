@@ -442,6 +442,8 @@ async fn demo(
     metrics_token: Option<String>,
 ) -> anyhow::Result<()> {
     let (user, password, api_token) = demo_analyst(&store).await?;
+    // The portal first, so a new user can sign in while the feed loads.
+    eprintln!("demo: portal http://{addr}/ user {user} password {password}");
     let token = match store
         .add_site(DEMO_SITE, "King's College Hospital (demo)")
         .await
@@ -491,6 +493,7 @@ async fn demo(
         "demo: site {DEMO_SITE} loaded {} rows ({} accepted, {} rejected)\n\
          demo: upload token for {DEMO_SITE}: {token}\n\
          demo: analyst (all London) user {user}, password {password}, API token {api_token}\n\
+         demo: portal http://{addr}/ (sign in as {user})\n\
          demo: try  curl {auth} '{base}/api/v1/aggregates?group_by=month'\n\
          demo:      curl {auth} '{base}/api/v1/aggregates?group_by=assault_method,age_band&format=csv'\n\
          demo:      curl {auth} '{base}/api/v1/cells?resolution=8' > cells.geojson\n\
