@@ -47,10 +47,7 @@ use std::net::SocketAddr;
 /// false), and `/api/v1/public/releases[/{month}]`, which need no
 /// credential, are there only when the public tier is on (`public`). A
 /// new route is added here and to `openapi.json`.
-pub(crate) fn routes(
-    metrics: bool,
-    public: bool,
-) -> Vec<(&'static str, MethodRouter<AppState>)> {
+pub(crate) fn routes(metrics: bool, public: bool) -> Vec<(&'static str, MethodRouter<AppState>)> {
     let mut routes = vec![
         (
             "/api/v1/session",
