@@ -4,8 +4,8 @@
 pub mod audit;
 pub mod generate;
 pub mod geo;
-pub mod release;
 pub mod registry;
+pub mod release;
 pub mod serve;
 pub mod sites;
 pub mod topics;
