@@ -153,16 +153,34 @@ fn every_endpoint_with_every_role_and_credential() {
         &receipt_path,
         &errors_path,
         "/metrics",
+        "/api/v1/saved-queries",
+        "/api/v1/quality",
+        "/api/v1/uploads?site=RJ122",
+        "/api/v1/users",
+        "/api/v1/openapi.json",
     ];
-    // Expected status per endpoint, in the order above.
-    let analyst = [200, 200, 200, 200, 403, 403, 403];
-    let cases: [(&str, &str, [u16; 7]); 6] = [
+    // Expected status per endpoint, in the order above: analysts read
+    // figures, their saved queries and data quality, not receipts, users or
+    // metrics; an org_admin also lists its organisation's users; uploaders
+    // and site tokens read their own site's receipts and data quality; a
+    // site token has no saved queries.
+    let analyst = [200, 200, 200, 200, 403, 403, 403, 200, 200, 403, 403, 200];
+    let org_admin_statuses = [200, 200, 200, 200, 403, 403, 403, 200, 200, 403, 200, 200];
+    let cases: [(&str, &str, [u16; 12]); 6] = [
         ("borough analyst", &west, analyst),
         ("london analyst", &london, analyst),
-        ("org admin", &org_admin, analyst),
-        ("admin", &admin, [200, 200, 200, 200, 200, 200, 200]),
-        ("uploader", &uploader, [403, 403, 403, 200, 200, 200, 403]),
-        ("site token", &site, [403, 403, 403, 200, 200, 200, 403]),
+        ("org admin", &org_admin, org_admin_statuses),
+        ("admin", &admin, [200; 12]),
+        (
+            "uploader",
+            &uploader,
+            [403, 403, 403, 200, 200, 200, 403, 200, 200, 200, 403, 200],
+        ),
+        (
+            "site token",
+            &site,
+            [403, 403, 403, 200, 200, 200, 403, 403, 200, 200, 403, 200],
+        ),
     ];
     for (who, t, statuses) in cases {
         for (path, expected) in endpoints.iter().zip(statuses) {
@@ -170,6 +188,41 @@ fn every_endpoint_with_every_role_and_credential() {
             assert_eq!(status, expected, "{who} {path}: {body}");
         }
     }
+    // Requests that change something, without a valid credential.
+    let writes: [(&str, &str, Value); 4] = [
+        (
+            "POST",
+            "/api/v1/saved-queries",
+            json!({"name": "n", "query": "group_by=month"}),
+        ),
+        (
+            "POST",
+            "/api/v1/users",
+            json!({"name": "x", "role": "analyst", "boroughs": [LAMBETH]}),
+        ),
+        ("POST", "/api/v1/users/west/disable", json!({})),
+        ("POST", "/api/v1/users/west/password", json!({})),
+    ];
+    for (who, t) in [
+        ("none", None),
+        ("expired", Some(&expired)),
+        ("revoked", Some(&revoked)),
+        ("forged", Some(&forged)),
+    ] {
+        for (method, path, body) in &writes {
+            let mut req = http().post(&format!("{base}{path}"));
+            if let Some(t) = t {
+                req = req.header("Authorization", &format!("Bearer {t}"));
+            }
+            let status = req.send_json(body).expect("request").status().as_u16();
+            assert_eq!(status, 401, "{who} {method} {path}");
+        }
+    }
+    // The public tier is off by default: its routes do not exist.
+    assert_eq!(
+        get_with(&format!("{base}/api/v1/public/releases"), None).0,
+        404
+    );
     for (who, t) in [
         ("none", None),
         ("expired", Some(&expired)),
