@@ -1102,6 +1102,23 @@ async fn cube_migration_keeps_counts_on_postgres() {
     tx.rollback().await.unwrap();
 }
 
+/// Runs the SQLite migrations numbered below `version` on `conn`: a store
+/// as the code before `version` left it, for tests of that migration.
+async fn sqlite_migrations_before(conn: &mut sqlx::SqliteConnection, version: i64) {
+    let migrator = sqlx::migrate!("./migrations/sqlite");
+    for m in migrator.iter().filter(|m| m.version < version) {
+        sqlx::raw_sql(&m.sql).execute(&mut *conn).await.unwrap();
+    }
+}
+
+/// [`sqlite_migrations_before`] for PostgreSQL.
+async fn postgres_migrations_before(conn: &mut sqlx::PgConnection, version: i64) {
+    let migrator = sqlx::migrate!("./migrations/postgres");
+    for m in migrator.iter().filter(|m| m.version < version) {
+        sqlx::raw_sql(&m.sql).execute(&mut *conn).await.unwrap();
+    }
+}
+
 mod accounts;
 mod audit;
 mod content_hash;

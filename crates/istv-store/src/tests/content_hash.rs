@@ -121,18 +121,7 @@ async fn migration_marks_stored_records_legacy_on_sqlite() {
     let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
         .await
         .unwrap();
-    for sql in [
-        include_str!("../../migrations/sqlite/0001_init.sql"),
-        include_str!("../../migrations/sqlite/0002_cube_log.sql"),
-        include_str!("../../migrations/sqlite/0003_cube_spans.sql"),
-        include_str!("../../migrations/sqlite/0004_rollups.sql"),
-        include_str!("../../migrations/sqlite/0005_token_revocation.sql"),
-        include_str!("../../migrations/sqlite/0006_record_heap.sql"),
-        include_str!("../../migrations/sqlite/0007_accounts.sql"),
-        include_str!("../../migrations/sqlite/0008_audit_log.sql"),
-    ] {
-        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
-    }
+    sqlite_migrations_before(&mut conn, 9).await;
     sqlx::raw_sql(OLD_RECORD).execute(&mut conn).await.unwrap();
     sqlx::raw_sql(include_str!(
         "../../migrations/sqlite/0009_keyed_content_hash.sql"
@@ -159,16 +148,7 @@ async fn migration_marks_stored_records_legacy_on_postgres() {
     .execute(&mut *tx)
     .await
     .unwrap();
-    for sql in [
-        include_str!("../../migrations/postgres/0001_init.sql"),
-        include_str!("../../migrations/postgres/0002_cube_log.sql"),
-        include_str!("../../migrations/postgres/0004_rollups.sql"),
-        include_str!("../../migrations/postgres/0005_token_revocation.sql"),
-        include_str!("../../migrations/postgres/0007_accounts.sql"),
-        include_str!("../../migrations/postgres/0008_audit_log.sql"),
-    ] {
-        sqlx::raw_sql(sql).execute(&mut *tx).await.unwrap();
-    }
+    postgres_migrations_before(&mut tx, 9).await;
     sqlx::raw_sql(OLD_RECORD).execute(&mut *tx).await.unwrap();
     sqlx::raw_sql(include_str!(
         "../../migrations/postgres/0009_keyed_content_hash.sql"

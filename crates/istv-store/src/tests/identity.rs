@@ -136,15 +136,7 @@ async fn the_heap_migration_keeps_every_record() {
     let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
         .await
         .unwrap();
-    for sql in [
-        include_str!("../../migrations/sqlite/0001_init.sql"),
-        include_str!("../../migrations/sqlite/0002_cube_log.sql"),
-        include_str!("../../migrations/sqlite/0003_cube_spans.sql"),
-        include_str!("../../migrations/sqlite/0004_rollups.sql"),
-        include_str!("../../migrations/sqlite/0005_token_revocation.sql"),
-    ] {
-        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
-    }
+    sqlite_migrations_before(&mut conn, 6).await;
     sqlx::raw_sql(
         "INSERT INTO records (site_code, record_id, content_hash, upload_id, day, hour, \
          assault_method, location_type, age_band, sex, geocode_method, precision_m, cell, \
