@@ -277,7 +277,10 @@ fn process(
             receipt,
             &mut feed,
             &mut validator,
-            |counts| m.add_rows(counts),
+            |counts| {
+                m.add_rows(counts);
+                m.add_site_rows(site, counts);
+            },
         )
         .map_err(driver_error)
 }

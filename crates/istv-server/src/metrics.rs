@@ -5,6 +5,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -29,6 +30,15 @@ pub struct Metrics {
     pub geocoded: IntCounterVec,
     /// Unix time of each site's last successful upload.
     pub last_upload: IntGaugeVec,
+    /// Rows received, accepted and rejected by site (`outcome`): the
+    /// dashboards' records per minute and the per-site rejection alert.
+    pub site_rows: IntCounterVec,
+    /// Each active site's expected upload interval, from the store at
+    /// every scrape: the alert on a silent site compares against it.
+    pub site_interval: IntGaugeVec,
+    /// Unix time each active site was registered, from the store at every
+    /// scrape: a site that never uploaded is silent since then.
+    pub site_registered: IntGaugeVec,
     /// Seconds from an upload's arrival to its rows being visible in the
     /// aggregates (the commit of its last batch).
     pub latency: Histogram,
@@ -80,6 +90,21 @@ impl Metrics {
         registry
             .register(Box::new(last_upload.clone()))
             .expect("unique metric");
+        let gauge_vec = |name: &str, help: &str| {
+            let g = IntGaugeVec::new(Opts::new(name, help), &["site"]).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let site_interval = gauge_vec(
+            "istv_site_expected_interval_seconds",
+            "Seconds within which each active site is expected to upload again.",
+        );
+        let site_registered = gauge_vec(
+            "istv_site_registered_timestamp_seconds",
+            "Unix time each active site was registered.",
+        );
         let http_duration = HistogramVec::new(
             HistogramOpts::new(
                 "istv_http_request_duration_seconds",
@@ -117,6 +142,13 @@ impl Metrics {
                 &["method", "outcome"],
             ),
             last_upload,
+            site_rows: counter_vec(
+                "istv_site_records_total",
+                "Rows by site and outcome (received, accepted, rejected).",
+                &["site", "outcome"],
+            ),
+            site_interval,
+            site_registered,
             latency: histogram(
                 "istv_processing_latency_seconds",
                 "Seconds from an upload's arrival to its rows being visible in aggregates.",
@@ -151,6 +183,43 @@ impl Metrics {
         }
     }
 
+    /// Adds one batch's row counts to its site's counters.
+    pub fn add_site_rows(&self, site: &str, counts: &istv_pipeline::RowCounts) {
+        let rejected = counts.received.saturating_sub(counts.accepted);
+        for (outcome, n) in [
+            ("received", counts.received),
+            ("accepted", counts.accepted),
+            ("rejected", rejected),
+        ] {
+            self.site_rows.with_label_values(&[site, outcome]).inc_by(n);
+        }
+    }
+
+    /// Sets the per-site gauges from the store's sites and uploads: what
+    /// another instance received, or this one before a restart, counts
+    /// too. The last upload only moves forward; a revoked site leaves the
+    /// interval and registration gauges, so it never alerts.
+    pub fn refresh_sites(&self, sites: &[istv_store::Site], last: &[(String, DateTime<Utc>)]) {
+        for site in sites {
+            let code = [site.code.as_str()];
+            if site.revoked {
+                let _ = self.site_interval.remove_label_values(&code);
+                let _ = self.site_registered.remove_label_values(&code);
+            } else {
+                self.site_interval
+                    .with_label_values(&code)
+                    .set(i64::from(site.expected_interval_days) * 86_400);
+                self.site_registered
+                    .with_label_values(&code)
+                    .set(site.created_at.timestamp());
+            }
+        }
+        for (code, at) in last {
+            let gauge = self.last_upload.with_label_values(&[code.as_str()]);
+            gauge.set(gauge.get().max(at.timestamp()));
+        }
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
@@ -169,6 +238,14 @@ impl Default for Metrics {
 
 /// `GET /metrics`.
 pub(crate) async fn export(State(state): State<AppState>) -> Response {
+    let store = state.store();
+    match (store.list_sites().await, store.last_upload_per_site().await) {
+        (Ok(sites), Ok(last)) => state.metrics().refresh_sites(&sites, &last),
+        // The process's own metrics are still worth a scrape.
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "cannot read the sites for the metrics")
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -227,5 +304,67 @@ mod tests {
         assert_eq!(m.rejected.with_label_values(&["invalid_postcode"]).get(), 2);
         m.add_rows(&counts);
         assert_eq!(m.received.get(), 10);
+    }
+
+    /// A batch of 5 rows with 3 accepted is 2 rejected rows of its site,
+    /// whatever number of error codes they carry.
+    #[test]
+    fn site_rows_count_rows_not_errors() {
+        let mut counts = RowCounts {
+            received: 5,
+            accepted: 3,
+            ..RowCounts::default()
+        };
+        counts.rejected[ErrorCode::InvalidPostcode as usize] += 2;
+        counts.rejected[ErrorCode::InvalidEnum as usize] += 1;
+        let m = Metrics::new();
+        m.add_site_rows("RJ122", &counts);
+        m.add_site_rows("RJ122", &counts);
+        m.add_site_rows("RYJ01", &counts);
+        let rows = |site, outcome| m.site_rows.with_label_values(&[site, outcome]).get();
+        assert_eq!(rows("RJ122", "received"), 10);
+        assert_eq!(rows("RJ122", "accepted"), 6);
+        assert_eq!(rows("RJ122", "rejected"), 4);
+        assert_eq!(rows("RYJ01", "rejected"), 2);
+    }
+
+    /// The store's sites set the gauges; a revoked site leaves them; the
+    /// last upload never moves back.
+    #[test]
+    fn site_gauges_follow_the_store() {
+        use chrono::{TimeZone, Utc};
+        let site = |code: &str, revoked, days| istv_store::Site {
+            code: code.into(),
+            name: code.into(),
+            created_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+            revoked,
+            expected_interval_days: days,
+        };
+        let m = Metrics::new();
+        let at = |t| Utc.timestamp_opt(t, 0).unwrap();
+        m.refresh_sites(
+            &[site("A", false, 35), site("B", false, 7)],
+            &[("A".into(), at(1_700_100_000))],
+        );
+        assert_eq!(m.site_interval.with_label_values(&["A"]).get(), 35 * 86_400);
+        assert_eq!(m.site_interval.with_label_values(&["B"]).get(), 7 * 86_400);
+        assert_eq!(
+            m.site_registered.with_label_values(&["B"]).get(),
+            1_700_000_000
+        );
+        assert_eq!(m.last_upload.with_label_values(&["A"]).get(), 1_700_100_000);
+        // An upload this process saw after the store's answer is kept.
+        m.last_upload.with_label_values(&["A"]).set(1_700_200_000);
+        m.refresh_sites(
+            &[site("A", false, 35), site("B", true, 7)],
+            &[("A".into(), at(1_700_100_000))],
+        );
+        assert_eq!(m.last_upload.with_label_values(&["A"]).get(), 1_700_200_000);
+        let text = m.render();
+        assert!(!text.contains("site=\"B\""), "{text}");
+        assert!(
+            text.contains("istv_site_expected_interval_seconds{site=\"A\"} 3024000"),
+            "{text}"
+        );
     }
 }
