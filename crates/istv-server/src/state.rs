@@ -466,8 +466,11 @@ mod tests {
             let state = state.clone();
             async move { held(&state, first_held).await }
         });
-        // The first holds the only turn; the second waits in line.
-        while state.0.queries.available_permits() > 0 {
+        // The first holds the only turn and has left the line (it counts as
+        // waiting until just after it takes the turn, on another thread);
+        // then the second waits in line.
+        while state.0.queries.available_permits() > 0 || state.0.waiting.load(Ordering::SeqCst) > 0
+        {
             tokio::task::yield_now().await;
         }
         let (free_second, second_held) = tokio::sync::oneshot::channel();
