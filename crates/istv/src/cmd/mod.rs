@@ -4,6 +4,9 @@
 pub mod audit;
 pub mod generate;
 pub mod geo;
+pub mod geocode;
+pub mod ingest;
+pub mod kafka;
 pub mod registry;
 pub mod release;
 pub mod serve;
