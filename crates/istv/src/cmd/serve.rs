@@ -156,6 +156,27 @@ pub(crate) fn init_logging(format: &str) -> anyhow::Result<()> {
 
 /// Runs the command.
 pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<ExitCode> {
+    run_as(args, common, file, false)
+}
+
+/// Runs `istv query`: the query API and portal of `istv serve` over the
+/// same store, taking no upload (another service, `istv aggregate`, fills
+/// the store). It loads no geography: nothing is geocoded.
+pub fn run_query(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        !args.demo,
+        "istv query takes no upload, so it has no --demo"
+    );
+    run_as(args, common, file, true)
+}
+
+/// `istv serve`, or `istv query` when `query_only`.
+fn run_as(
+    args: Args,
+    common: &Common,
+    file: &FileConfig,
+    query_only: bool,
+) -> anyhow::Result<ExitCode> {
     let log_format = args
         .log_format
         .clone()
@@ -299,13 +320,19 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
         .clone()
         .or(file.content_key_file.clone())
         .unwrap_or_else(|| common.data_dir.join(crate::content_key::FILE_NAME));
-    let (content_key, created) = crate::content_key::load_or_create(&key_path)?;
+    // A query server hashes no content: it neither needs nor makes the key.
+    let (content_key, created) = if query_only {
+        (defaults_key(), false)
+    } else {
+        crate::content_key::load_or_create(&key_path)?
+    };
     if created {
         tracing::info!(path = %key_path.display(), "created the content hash key: back it up with the store; under another key every re-sent record counts as a correction");
     }
     let mut config = ServerConfig {
         tls: tls.is_some(),
         content_key,
+        ingest: !query_only,
         ..config
     };
     // Bad disclosure parameters stop the start, not a later query.
@@ -337,9 +364,14 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
                 format!("cannot load geography from {}", common.geo_dir().display())
             })
         };
-        let mut geocoder = load()?;
+        let mut geocoder = if query_only {
+            // Nothing is geocoded: no geography to load.
+            Geocoder::new(common.geocoder)
+        } else {
+            load()?
+        };
         let no_areas = AreaKind::ALL.iter().all(|k| geocoder.areas(*k).is_none());
-        if args.demo && no_areas {
+        if args.demo && no_areas && !query_only {
             // A new user's first run: London's boroughs and wards, shipped.
             for (level, areas) in super::geo::import_default(&common.geo_dir())? {
                 tracing::info!(level = level.as_str(), areas, "demo: imported the default London boundaries");
@@ -351,6 +383,9 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
             .filter(|k| geocoder.areas(**k).is_some())
             .map(|k| k.as_str())
             .collect();
+        if query_only {
+            tracing::info!("query only: no upload is taken");
+        } else {
         tracing::info!(
             postcodes = geocoder.postcodes().map(|p| p.unit_count()).unwrap_or(0),
             places = geocoder.gazetteer().map(|g| g.places().len()).unwrap_or(0),
@@ -359,6 +394,7 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
         );
         if layers.is_empty() {
             tracing::warn!("no boundaries imported: records get H3 cells but no borough, ward or LSOA (see istv geo import)");
+        }
         }
         let store = common.store().await?;
         tracing::info!(store = %redact(&common.database_url), "store open");
@@ -371,7 +407,7 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
             );
             istv_server::public::spawn_releases(state.clone(), tier);
         }
-        if !(args.no_warm_geocoder || file.no_warm_geocoder == Some(true)) {
+        if !(query_only || args.no_warm_geocoder || file.no_warm_geocoder == Some(true)) {
             state.warm_geocoder();
         }
         let listener = tokio::net::TcpListener::bind(&listen)
@@ -406,6 +442,11 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// A content key for a server that takes no upload (never used).
+fn defaults_key() -> istv_aggregate::ContentKey {
+    ServerConfig::default().content_key
 }
 
 /// Completes on SIGTERM or Ctrl-C.
