@@ -289,9 +289,11 @@ async fn a_moving_coordinator_and_instances_leaving_lose_and_double_nothing() {
     let events = feed(600);
     let (a, ma) = start(&f, "g2");
     let (b, mb) = start(&f, "g2");
-    let ends = produce(&f, &events).await;
+    let half = events.len() / 2;
+    let mut ends = produce(&f, &events[..half]).await;
     // Mid-stream: once some batches are in, the coordinator moves, then
-    // one instance leaves and a new one joins.
+    // one instance leaves and a new one joins; the second half of the feed
+    // comes once the group has settled, so the newcomer has a share.
     let deadline = Instant::now() + Duration::from_secs(60);
     while given(&[ma.clone(), mb.clone()]) < 150 {
         assert!(Instant::now() < deadline, "no progress");
@@ -302,10 +304,14 @@ async fn a_moving_coordinator_and_instances_leaving_lose_and_double_nothing() {
         .unwrap();
     stop(a).await;
     let (c, mc) = start(&f, "g2");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     f.cluster
         .coordinator(MockCoordinator::Group("g2".into()), 3)
         .unwrap();
+    for (p, end) in produce(&f, &events[half..]).await {
+        let e = ends.entry(p).or_insert(0);
+        *e = (*e).max(end);
+    }
     wait_for_positions(&f.store, "g2", &ends).await;
     stop(b).await;
     stop(c).await;

@@ -238,6 +238,9 @@ fn process(
     upload: &UploadId,
     state: &AppState,
 ) -> Result<Receipt, ApiError> {
+    if let Some(forward) = state.forward() {
+        return crate::forward::process(&**forward, reader, format, site, upload, state);
+    }
     let writer = state.writer();
     let ticket = StoreUpload {
         id: upload.clone(),

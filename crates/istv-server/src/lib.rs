@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod edge;
 mod error;
+mod forward;
 mod headers;
 mod ingest;
 pub mod metrics;
@@ -28,6 +29,7 @@ mod users;
 
 pub use auth::{CSRF_HEADER, SESSION_COOKIE};
 pub use error::ApiError;
+pub use forward::{Forward, ForwardUpload};
 pub use istv_pipeline::{Receipt, RECEIPT_ERROR_CAP};
 pub use public::PublicTier;
 pub use state::{AppState, ServerConfig};

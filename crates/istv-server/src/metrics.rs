@@ -151,6 +151,12 @@ impl Metrics {
         }
     }
 
+    /// The registry, for the collectors of another adapter (the Kafka
+    /// clients of `istv ingest`) to be exported with these.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();

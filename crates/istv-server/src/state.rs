@@ -172,6 +172,8 @@ struct Inner {
     org_query_rate: RateLimit,
     /// A hash to verify unknown users' passwords against (made once).
     decoy: tokio::sync::OnceCell<String>,
+    /// Where uploads go instead of the store's records (`istv ingest`).
+    forward: std::sync::OnceLock<Arc<dyn crate::Forward>>,
 }
 
 /// Shared state: the store, the geocoder, metrics and settings.
@@ -207,8 +209,25 @@ impl AppState {
             query_rate: RateLimit::new(config.query_rate_per_minute),
             org_query_rate: RateLimit::new(config.query_rate_per_org_per_minute),
             decoy: tokio::sync::OnceCell::new(),
+            forward: std::sync::OnceLock::new(),
             config,
         }))
+    }
+
+    /// Makes this the state of `istv ingest`: uploads are validated and
+    /// forwarded to `forward` (a broker) instead of geocoded into the
+    /// store, which keeps the credentials, uploads and receipts. Set once,
+    /// before serving; a second call is refused.
+    pub fn forward_to(&self, forward: Arc<dyn crate::Forward>) -> Result<(), ApiError> {
+        self.0
+            .forward
+            .set(forward)
+            .map_err(|_| ApiError::Internal("uploads are forwarded already".into()))
+    }
+
+    /// Where uploads are forwarded, for `istv ingest`.
+    pub(crate) fn forward(&self) -> Option<&Arc<dyn crate::Forward>> {
+        self.0.forward.get()
     }
 
     /// The store.
@@ -390,6 +409,8 @@ pub(crate) async fn ready(State(state): State<AppState>) -> (StatusCode, &'stati
             StatusCode::SERVICE_UNAVAILABLE,
             "warming geocoding tables\n",
         )
+    } else if state.is_ready() && state.forward().is_some_and(|f| !f.is_ready()) {
+        (StatusCode::SERVICE_UNAVAILABLE, "broker unavailable\n")
     } else if state.is_ready() {
         (StatusCode::OK, "ready\n")
     } else {

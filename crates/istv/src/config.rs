@@ -73,6 +73,14 @@ pub struct FileConfig {
     pub registry_listen: Option<String>,
     /// See `istv topics create --brokers`.
     pub brokers: Option<String>,
+    /// See `istv ingest --schema-registry-url`.
+    pub schema_registry_url: Option<String>,
+    /// See `istv ingest --topic-prefix`.
+    pub topic_prefix: Option<String>,
+    /// See `istv ingest --kafka-option` (a list of `KEY=VALUE`).
+    pub kafka_options: Option<Vec<String>>,
+    /// See `istv geocode --listen`.
+    pub geocode_listen: Option<String>,
     /// See `istv serve --log-format`.
     pub log_format: Option<String>,
     /// See `istv serve --public-tier`.

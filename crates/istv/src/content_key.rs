@@ -61,6 +61,21 @@ pub fn load_or_create(path: &Path) -> anyhow::Result<(ContentKey, bool)> {
     Ok((ContentKey::new(bytes), true))
 }
 
+/// Reads the key at `path`, which must exist: for a service that makes
+/// content hashes of a deployment whose key was made elsewhere (`istv
+/// geocode`), where a new key would silently make every re-sent record a
+/// correction.
+pub fn load(path: &Path) -> anyhow::Result<ContentKey> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read the content hash key {}: give the deployment's key (--content-key-file), \
+             the one istv serve or istv ingest made",
+            path.display()
+        )
+    })?;
+    parse(path, &text)
+}
+
 fn parse(path: &Path, text: &str) -> anyhow::Result<ContentKey> {
     ContentKey::from_hex(text).with_context(|| {
         format!(

@@ -79,6 +79,17 @@ enum Command {
     Release(cmd::release::Args),
     /// Serve a Confluent-compatible schema registry over the store.
     Registry(cmd::registry::Args),
+    /// The upload API of serve, forwarding validated rows to Kafka.
+    ///
+    /// Same credentials, limits and receipts as serve; accepted rows go to
+    /// istv.attendances.v1, row rejections to istv.rejections.v1, and the
+    /// receipt is sent once the broker has acknowledged every one.
+    Ingest(Box<cmd::ingest::IngestArgs>),
+    /// Geocode attendances from Kafka into istv.geocoded.v1.
+    ///
+    /// Each batch is one Kafka transaction with its consumed offsets:
+    /// effectively once for read_committed consumers.
+    Geocode(Box<cmd::geocode::Args>),
     /// Manage the Kafka topics of the scaled-out services.
     #[command(subcommand)]
     Topics(cmd::topics::Command),
@@ -107,6 +118,8 @@ fn main() -> ExitCode {
             Command::Release(args) => cmd::release::run(args, &common, &file),
             Command::Registry(args) => cmd::registry::run(args, &common, &file),
             Command::Topics(c) => cmd::topics::run(c, &file),
+            Command::Ingest(args) => cmd::ingest::run(*args, &common, &file),
+            Command::Geocode(args) => cmd::geocode::run(*args, &common, &file),
             Command::Check => cmd::sites::check(&common),
         }
     });

@@ -136,6 +136,25 @@ pub struct Args {
     demo_records: u64,
 }
 
+impl Args {
+    /// The first flag given that only `istv serve` takes (not `istv
+    /// ingest`, which shares the others).
+    pub(crate) fn serve_only(&self) -> Option<&'static str> {
+        if self.demo {
+            Some("--demo")
+        } else if self.public_tier {
+            Some("--public-tier")
+        } else {
+            None
+        }
+    }
+
+    /// `--log-format`.
+    pub(crate) fn log_format(&self) -> Option<String> {
+        self.log_format.clone()
+    }
+}
+
 pub(crate) fn init_logging(format: &str) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
@@ -183,6 +202,123 @@ fn run_as(
         .or(file.log_format.clone())
         .unwrap_or_else(|| "text".into());
     init_logging(&log_format)?;
+    let Settings {
+        mut config,
+        tls,
+        metrics_listen,
+        listen,
+    } = settings(&args, common, file)?;
+    config.ingest = !query_only;
+    let demo_metrics_token = config.metrics_token.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let started = std::time::Instant::now();
+        let load = || {
+            Geocoder::load(&common.geo_dir(), common.geocoder).with_context(|| {
+                format!("cannot load geography from {}", common.geo_dir().display())
+            })
+        };
+        let mut geocoder = if query_only {
+            // Nothing is geocoded: no geography to load.
+            Geocoder::new(common.geocoder)
+        } else {
+            load()?
+        };
+        let no_areas = AreaKind::ALL.iter().all(|k| geocoder.areas(*k).is_none());
+        if args.demo && no_areas && !query_only {
+            // A new user's first run: London's boroughs and wards, shipped.
+            for (level, areas) in super::geo::import_default(&common.geo_dir())? {
+                tracing::info!(level = level.as_str(), areas, "demo: imported the default London boundaries");
+            }
+            geocoder = load()?;
+        }
+        let layers: Vec<&str> = AreaKind::ALL
+            .iter()
+            .filter(|k| geocoder.areas(**k).is_some())
+            .map(|k| k.as_str())
+            .collect();
+        if query_only {
+            tracing::info!("query only: no upload is taken");
+        } else {
+            tracing::info!(
+                postcodes = geocoder.postcodes().map(|p| p.unit_count()).unwrap_or(0),
+                places = geocoder.gazetteer().map(|g| g.places().len()).unwrap_or(0),
+                areas = %layers.join(","),
+                "geography loaded"
+            );
+        }
+        if layers.is_empty() && !query_only {
+            tracing::warn!("no boundaries imported: records get H3 cells but no borough, ward or LSOA (see istv geo import)");
+        }
+        let store = common.store().await?;
+        tracing::info!(store = %redact(&common.database_url), "store open");
+        let state = AppState::new(store.clone(), Arc::new(geocoder), config);
+        if let Some(tier) = state.config().public_tier {
+            tracing::info!(
+                epsilon = tier.epsilon,
+                lag_days = tier.lag_days,
+                "public tier on: /api/v1/public/releases without a credential"
+            );
+            istv_server::public::spawn_releases(state.clone(), tier);
+        }
+        if !(query_only || args.no_warm_geocoder || file.no_warm_geocoder == Some(true)) {
+            state.warm_geocoder();
+        }
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        eprintln!("istv listening on {scheme}://{addr} (started in {:.2}s)", started.elapsed().as_secs_f64());
+        if let Some(metrics_addr) = &metrics_listen {
+            let metrics = tokio::net::TcpListener::bind(metrics_addr)
+                .await
+                .with_context(|| format!("cannot listen on {metrics_addr} for metrics"))?;
+            eprintln!("istv metrics on http://{}/metrics", metrics.local_addr()?);
+            let state = state.clone();
+            tokio::spawn(async move {
+                if let Err(e) = istv_server::serve_metrics(metrics, state, shutdown_signal()).await {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            });
+        }
+        if args.demo {
+            let store = store.clone();
+            let data_dir = common.data_dir.clone();
+            tokio::spawn(async move {
+                if let Err(e) = demo(store, data_dir, addr, args.demo_records, demo_metrics_token).await {
+                    tracing::error!(error = %format!("{e:#}"), "demo load failed");
+                }
+            });
+        }
+        istv_server::serve_with(listener, state, tls, shutdown_signal()).await?;
+        store.close().await;
+        tracing::info!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// What `istv serve` (and `istv ingest`, which takes the same flags) runs
+/// with, from flags, environment and the file.
+pub(crate) struct Settings {
+    /// The HTTP service's settings.
+    pub(crate) config: ServerConfig,
+    /// TLS of the main listener.
+    pub(crate) tls: Option<istv_server::Tls>,
+    /// The metrics listener's address, if any.
+    pub(crate) metrics_listen: Option<String>,
+    /// The main listener's address.
+    pub(crate) listen: String,
+}
+
+/// Reads the settings of `args` over `file`.
+pub(crate) fn settings(
+    args: &Args,
+    common: &Common,
+    file: &FileConfig,
+) -> anyhow::Result<Settings> {
     let defaults = ServerConfig::default();
     let config = ServerConfig {
         max_body_bytes: args
@@ -320,19 +456,13 @@ fn run_as(
         .clone()
         .or(file.content_key_file.clone())
         .unwrap_or_else(|| common.data_dir.join(crate::content_key::FILE_NAME));
-    // A query server hashes no content: it neither needs nor makes the key.
-    let (content_key, created) = if query_only {
-        (defaults_key(), false)
-    } else {
-        crate::content_key::load_or_create(&key_path)?
-    };
+    let (content_key, created) = crate::content_key::load_or_create(&key_path)?;
     if created {
         tracing::info!(path = %key_path.display(), "created the content hash key: back it up with the store; under another key every re-sent record counts as a correction");
     }
     let mut config = ServerConfig {
         tls: tls.is_some(),
         content_key,
-        ingest: !query_only,
         ..config
     };
     // Bad disclosure parameters stop the start, not a later query.
@@ -348,105 +478,17 @@ fn run_as(
     if config.metrics_token.is_none() && metrics_listen.is_none() {
         tracing::info!("/metrics needs an admin's credential: set --metrics-token or --metrics-listen for a scraper");
     }
-    let demo_metrics_token = config.metrics_token.clone();
     let listen = args
         .listen
         .clone()
         .or(file.listen.clone())
         .unwrap_or_else(|| "127.0.0.1:8080".into());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let started = std::time::Instant::now();
-        let load = || {
-            Geocoder::load(&common.geo_dir(), common.geocoder).with_context(|| {
-                format!("cannot load geography from {}", common.geo_dir().display())
-            })
-        };
-        let mut geocoder = if query_only {
-            // Nothing is geocoded: no geography to load.
-            Geocoder::new(common.geocoder)
-        } else {
-            load()?
-        };
-        let no_areas = AreaKind::ALL.iter().all(|k| geocoder.areas(*k).is_none());
-        if args.demo && no_areas && !query_only {
-            // A new user's first run: London's boroughs and wards, shipped.
-            for (level, areas) in super::geo::import_default(&common.geo_dir())? {
-                tracing::info!(level = level.as_str(), areas, "demo: imported the default London boundaries");
-            }
-            geocoder = load()?;
-        }
-        let layers: Vec<&str> = AreaKind::ALL
-            .iter()
-            .filter(|k| geocoder.areas(**k).is_some())
-            .map(|k| k.as_str())
-            .collect();
-        if query_only {
-            tracing::info!("query only: no upload is taken");
-        } else {
-        tracing::info!(
-            postcodes = geocoder.postcodes().map(|p| p.unit_count()).unwrap_or(0),
-            places = geocoder.gazetteer().map(|g| g.places().len()).unwrap_or(0),
-            areas = %layers.join(","),
-            "geography loaded"
-        );
-        if layers.is_empty() {
-            tracing::warn!("no boundaries imported: records get H3 cells but no borough, ward or LSOA (see istv geo import)");
-        }
-        }
-        let store = common.store().await?;
-        tracing::info!(store = %redact(&common.database_url), "store open");
-        let state = AppState::new(store.clone(), Arc::new(geocoder), config);
-        if let Some(tier) = state.config().public_tier {
-            tracing::info!(
-                epsilon = tier.epsilon,
-                lag_days = tier.lag_days,
-                "public tier on: /api/v1/public/releases without a credential"
-            );
-            istv_server::public::spawn_releases(state.clone(), tier);
-        }
-        if !(query_only || args.no_warm_geocoder || file.no_warm_geocoder == Some(true)) {
-            state.warm_geocoder();
-        }
-        let listener = tokio::net::TcpListener::bind(&listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
-        let addr = listener.local_addr()?;
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        eprintln!("istv listening on {scheme}://{addr} (started in {:.2}s)", started.elapsed().as_secs_f64());
-        if let Some(metrics_addr) = &metrics_listen {
-            let metrics = tokio::net::TcpListener::bind(metrics_addr)
-                .await
-                .with_context(|| format!("cannot listen on {metrics_addr} for metrics"))?;
-            eprintln!("istv metrics on http://{}/metrics", metrics.local_addr()?);
-            let state = state.clone();
-            tokio::spawn(async move {
-                if let Err(e) = istv_server::serve_metrics(metrics, state, shutdown_signal()).await {
-                    tracing::error!(error = %e, "metrics listener failed");
-                }
-            });
-        }
-        if args.demo {
-            let store = store.clone();
-            let data_dir = common.data_dir.clone();
-            tokio::spawn(async move {
-                if let Err(e) = demo(store, data_dir, addr, args.demo_records, demo_metrics_token).await {
-                    tracing::error!(error = %format!("{e:#}"), "demo load failed");
-                }
-            });
-        }
-        istv_server::serve_with(listener, state, tls, shutdown_signal()).await?;
-        store.close().await;
-        tracing::info!("stopped");
-        Ok(ExitCode::SUCCESS)
+    Ok(Settings {
+        config,
+        tls,
+        metrics_listen,
+        listen,
     })
-}
-
-/// A content key for a server that takes no upload (never used).
-fn defaults_key() -> istv_aggregate::ContentKey {
-    ServerConfig::default().content_key
 }
 
 /// Completes on SIGTERM or Ctrl-C.
