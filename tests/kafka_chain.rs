@@ -4,7 +4,11 @@
 //! restarted, and the store ends exactly as if the same events had been
 //! applied once, in order: the counts of several groupings (straight from
 //! the store, and through `istv query`'s API), the recount, and the latest
-//! message of every group on the compacted aggregates topic. No test waits
+//! message of every group on the compacted aggregates topic. Then the
+//! whole chain: a feed uploaded twice to `istv ingest`, geocoded by `istv
+//! geocode`, counted by two aggregate instances (one SIGKILLed and
+//! restarted), answers through `istv query` as `istv serve` answers for
+//! the same feed. No test waits
 //! on watermarks or lag (tansu's are wrong): the stored positions must
 //! reach the end of every partition, as the producer's delivery reports
 //! give it.
@@ -352,5 +356,201 @@ async fn two_aggregate_instances_one_killed_count_every_event_once() {
     let consumed = metric(&a.metrics(), "istv_kafka_consumed_total", &[])
         + metric(&b.metrics(), "istv_kafka_consumed_total", &[]);
     assert!(consumed > 0.0);
+    drop((a, b));
+}
+
+/// A running `istv` service, killed (SIGKILL) when dropped.
+struct Service {
+    child: std::process::Child,
+    /// What it printed after the line prefix it was waited for.
+    announced: String,
+}
+
+impl Service {
+    /// Starts `istv ARGS` and waits for a stderr line starting `ready`.
+    fn start(data_dir: &std::path::Path, args: &[&str], ready: &str) -> Service {
+        use std::io::BufRead;
+        let mut child = istv(data_dir)
+            .args(args)
+            .env("RUST_LOG", "info,sqlx=error,librdkafka=error")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("istv starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ready = ready.to_owned();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.strip_prefix(&ready) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(rest.trim().to_owned());
+                    }
+                }
+            }
+        });
+        let announced = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("istv {args:?} did not start"));
+        Service { child, announced }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The whole chain: a feed uploaded to `istv ingest` twice, geocoded by
+/// `istv geocode`, counted by two `istv aggregate` instances (one
+/// SIGKILLed mid-stream and restarted) gives through `istv query` the
+/// answers `istv serve` gives for the same feed; the second upload counts
+/// nothing again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ingest_geocode_and_two_aggregates_answer_as_istv_serve() {
+    const FAST: [&str; 6] = [
+        "--kafka-option",
+        "session.timeout.ms=6000",
+        "--kafka-option",
+        "heartbeat.interval.ms=500",
+        "--kafka-option",
+        "fetch.wait.max.ms=10",
+    ];
+    let tansu = Tansu::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let o = istv(data)
+        .args(["topics", "create", "--brokers", &tansu.brokers])
+        .args(["--partitions", "4", "--replication-factor", "1"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let registry = Registry::start(data, None, &["--register-schemas"]);
+    istv_e2e::import_boroughs(data);
+    let token = istv_e2e::add_site(data, None, "RJ122");
+    let mut args = vec![
+        "ingest",
+        "--listen",
+        "127.0.0.1:0",
+        "--brokers",
+        &tansu.brokers,
+        "--schema-registry-url",
+        &registry.url,
+        "--no-warm-geocoder",
+    ];
+    args.extend_from_slice(&FAST);
+    let ingest = Service::start(data, &args, "istv ingest listening on ");
+    let base = ingest.announced.split(',').next().unwrap().to_owned();
+    let mut args = vec![
+        "geocode",
+        "--listen",
+        "127.0.0.1:0",
+        "--brokers",
+        &tansu.brokers,
+        "--schema-registry-url",
+        &registry.url,
+        "--transactional-id",
+        "chain-geocode-1",
+    ];
+    args.extend_from_slice(&FAST);
+    let _geocode = Service::start(data, &args, "istv geocode on ");
+
+    let db = fresh_pg_database("kafka_chain_full");
+    let store = Store::connect(&db).await.unwrap();
+    let agg_args = [
+        "--brokers",
+        &tansu.brokers,
+        "--schema-registry-url",
+        &registry.url,
+        "--batch-messages",
+        "40",
+        "--batch-wait-ms",
+        "20",
+        "--max-perturbation",
+        "0",
+    ];
+    let a = Aggregator::start(data, &db, &agg_args);
+    let b = Aggregator::start(data, &db, &agg_args);
+
+    let feed_path = data.join("feed.csv");
+    let o = istv(data)
+        .args(["generate", "--records", "2000", "--site", "RJ122"])
+        .args(["--invalid-rate", "0.05", "--seed", "16", "-o"])
+        .arg(&feed_path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let feed = std::fs::read(&feed_path).unwrap();
+    let (status, receipt) = istv_e2e::post_upload(&base, &token, "text/csv", &feed);
+    assert_eq!(status, 200, "{receipt}");
+    let accepted = receipt["accepted"].as_u64().unwrap();
+    assert!(accepted > 1800, "{receipt}");
+
+    let total = |store: Store| async move {
+        counts(&store, "")
+            .await
+            .first()
+            .and_then(|r| r.1)
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while total(store.clone()).await < accepted / 3 {
+        assert!(Instant::now() < deadline, "no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    a.kill9();
+    let a = Aggregator::start(data, &db, &agg_args);
+    while total(store.clone()).await < accepted {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {accepted}",
+            total(store.clone()).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The same file again: every row a duplicate, given to the live
+    // instances (neither is killed from here on).
+    let (status, again) = istv_e2e::post_upload(&base, &token, "text/csv", &feed);
+    assert_eq!(status, 200, "{again}");
+    let duplicates = || {
+        metric(&a.metrics(), "istv_aggregate_events_total", &["duplicate"])
+            + metric(&b.metrics(), "istv_aggregate_events_total", &["duplicate"])
+    };
+    while duplicates() < accepted as f64 {
+        assert!(Instant::now() < deadline, "{} duplicates", duplicates());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(total(store.clone()).await, accepted);
+    let report = store.recount_check().await.unwrap();
+    assert!(report.is_ok(), "cube differs from recount: {report:?}");
+
+    // The same feed through istv serve, with the same content key and
+    // geography.
+    let dir2 = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        data.join("content-hash.key"),
+        dir2.path().join("content-hash.key"),
+    )
+    .unwrap();
+    istv_e2e::import_boroughs(dir2.path());
+    let token2 = istv_e2e::add_site(dir2.path(), None, "RJ122");
+    let serve = Server::start(dir2.path(), None, &["--max-perturbation", "0"]);
+    let (status, direct) = istv_e2e::post_upload(&serve.base, &token2, "text/csv", &feed);
+    assert_eq!(status, 200, "{direct}");
+    assert_eq!(direct["accepted"].as_u64(), Some(accepted));
+    let q = Server::start_query(data, Some(&db), &["--max-perturbation", "0"]);
+    let answers = api_answers(&q.base);
+    assert!(
+        answers
+            .iter()
+            .all(|rows| rows.as_array().is_some_and(|r| !r.is_empty())),
+        "{answers:?}"
+    );
+    assert_eq!(answers, api_answers(&serve.base));
     drop((a, b));
 }

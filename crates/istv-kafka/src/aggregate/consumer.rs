@@ -207,6 +207,8 @@ pub(crate) fn run(shared: Shared) -> Result<(), AggregateError> {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
+        // The geocode stage writes in transactions: only committed ones.
+        .set("isolation.level", "read_committed")
         // Eager: every rebalance revokes all, then assigns, so a batch
         // never spans two assignments.
         .set("partition.assignment.strategy", "range,roundrobin")
