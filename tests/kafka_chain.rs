@@ -407,8 +407,9 @@ impl Drop for Service {
 }
 
 /// The whole chain: a feed uploaded to `istv ingest` twice, geocoded by
-/// `istv geocode`, counted by two `istv aggregate` instances (one
-/// SIGKILLed mid-stream and restarted) gives through `istv query` the
+/// `istv geocode` (SIGKILLed at two thirds and restarted), counted by two
+/// `istv aggregate` instances (one SIGKILLed at a third and restarted)
+/// gives through `istv query` the
 /// answers `istv serve` gives for the same feed; the second upload counts
 /// nothing again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -458,7 +459,8 @@ async fn ingest_geocode_and_two_aggregates_answer_as_istv_serve() {
         "chain-geocode-1",
     ];
     args.extend_from_slice(&FAST);
-    let _geocode = Service::start(data, &args, "istv geocode on ");
+    let geocode = Service::start(data, &args, "istv geocode on ");
+    let geocode_args = args.clone();
 
     let db = fresh_pg_database("kafka_chain_full");
     let store = Store::connect(&db).await.unwrap();
@@ -499,6 +501,21 @@ async fn ingest_geocode_and_two_aggregates_answer_as_istv_serve() {
             .unwrap_or(0)
     };
     let deadline = Instant::now() + Duration::from_secs(180);
+    // The geocode stage, killed once it has written half the events if
+    // it has not written them all yet, restarted with the same
+    // transactional id (its open transaction is aborted at start).
+    let geocoded = || {
+        let (_, text) = istv_e2e::get_with(&geocode.announced, None);
+        metric(&text, "istv_kafka_produced_total", &[topics::GEOCODED])
+    };
+    while geocoded() < accepted as f64 / 2.0 {
+        assert!(Instant::now() < deadline, "geocode made no progress");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let geocoded_at_kill = geocoded();
+    drop(geocode);
+    eprintln!("geocode killed after {geocoded_at_kill} of {accepted} events");
+    let _geocode = Service::start(data, &geocode_args, "istv geocode on ");
     while total(store.clone()).await < accepted / 3 {
         assert!(Instant::now() < deadline, "no progress");
         tokio::time::sleep(Duration::from_millis(20)).await;
