@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests: find the `istv` binary and the shared
 //! reference data, run commands, make temporary files.
 
+pub mod aggregate;
 pub mod registry;
 pub mod tansu;
 
@@ -198,6 +199,23 @@ pub fn test_analyst(data_dir: &Path, database_url: Option<&str>) -> String {
 impl Server {
     /// Starts `istv serve` with `args` after `serve`, waits until it is ready.
     pub fn start(data_dir: &Path, database_url: Option<&str>, args: &[&str]) -> Server {
+        Server::start_as("serve", data_dir, database_url, args)
+    }
+
+    /// Starts `istv query` (the query API and portal, no upload) with
+    /// `args`, waits until it is ready.
+    pub fn start_query(data_dir: &Path, database_url: Option<&str>, args: &[&str]) -> Server {
+        Server::start_as("query", data_dir, database_url, args)
+    }
+
+    /// Starts `istv COMMAND --listen 127.0.0.1:0 ARGS` (serve or query),
+    /// waits until it is ready.
+    fn start_as(
+        command: &str,
+        data_dir: &Path,
+        database_url: Option<&str>,
+        args: &[&str],
+    ) -> Server {
         use std::io::BufRead;
         let mut cmd = istv(data_dir);
         if let Some(url) = database_url {
@@ -205,7 +223,7 @@ impl Server {
         }
         let token = test_analyst(data_dir, database_url);
         let mut child = cmd
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args([command, "--listen", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "info,sqlx=error")
             .env("ISTV_METRICS_TOKEN", METRICS_TOKEN)
@@ -215,7 +233,7 @@ impl Server {
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .spawn()
-            .expect("istv serve starts");
+            .expect("istv starts");
         let stderr = child.stderr.take().unwrap();
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -238,7 +256,7 @@ impl Server {
             Ok(b) => b,
             Err(_) => {
                 let _ = child.kill();
-                panic!("istv serve did not start: {}", log.lock().unwrap());
+                panic!("istv {command} did not start: {}", log.lock().unwrap());
             }
         };
         // As a load balancer would: a server builds its geocoding tables

@@ -47,16 +47,26 @@ use std::net::SocketAddr;
 /// portal's files (`/` and `/assets/...`, which hold no figures);
 /// `/metrics` is left out when it has a listener of its own (`metrics`
 /// false), and `/api/v1/public/releases[/{month}]`, which need no
-/// credential, are there only when the public tier is on (`public`). A
-/// new route is added here and to `openapi.json`.
-pub(crate) fn routes(metrics: bool, public: bool) -> Vec<(&'static str, MethodRouter<AppState>)> {
+/// credential, are there only when the public tier is on (`public`);
+/// `POST /api/v1/uploads` only when uploads are taken (`ingest`, off for
+/// `istv query`). A new route is added here and to `openapi.json`.
+pub(crate) fn routes(
+    metrics: bool,
+    public: bool,
+    ingest: bool,
+) -> Vec<(&'static str, MethodRouter<AppState>)> {
+    let uploads = if ingest {
+        post(ingest::upload).get(quality::list)
+    } else {
+        get(quality::list)
+    };
     let mut routes = vec![
         (
             "/api/v1/session",
             post(auth::sign_in).delete(auth::sign_out),
         ),
         ("/api/v1/me", get(auth::me)),
-        ("/api/v1/uploads", post(ingest::upload).get(quality::list)),
+        ("/api/v1/uploads", uploads),
         ("/api/v1/uploads/{id}", get(ingest::receipt)),
         ("/api/v1/uploads/{id}/errors", get(ingest::errors)),
         ("/api/v1/aggregates", get(publish::aggregates)),
@@ -103,7 +113,11 @@ pub fn router(state: AppState) -> Router {
     };
     let transport = headers::Transport { tls: config.tls };
     let mut router = Router::new();
-    for (path, handlers) in routes(!config.metrics_separate, config.public_tier.is_some()) {
+    for (path, handlers) in routes(
+        !config.metrics_separate,
+        config.public_tier.is_some(),
+        config.ingest,
+    ) {
         router = router.route(path, handlers);
     }
     router

@@ -16,7 +16,7 @@ fn doc() -> Value {
 }
 
 /// The handler tests' configuration with the public tier on: the document
-/// describes every route (`routes(true, true)`).
+/// describes every route (`routes(true, true, true)`).
 fn config() -> ServerConfig {
     ServerConfig {
         public_tier: Some(PublicTier::default()),
@@ -74,7 +74,7 @@ async fn every_route_is_documented_and_every_documented_path_is_routed() {
         .keys()
         .map(String::as_str)
         .collect();
-    let routed: BTreeSet<&str> = crate::routes(true, true)
+    let routed: BTreeSet<&str> = crate::routes(true, true, true)
         .into_iter()
         .map(|(p, _)| p)
         .collect();

@@ -87,6 +87,10 @@ pub struct ServerConfig {
     /// The public tier: `None` (the default) serves no public route and
     /// makes no release.
     pub public_tier: Option<crate::PublicTier>,
+    /// Whether uploads are taken (`POST /api/v1/uploads`); off for `istv
+    /// query`, which serves the query API and portal over a store that
+    /// another service fills.
+    pub ingest: bool,
 }
 
 impl Default for ServerConfig {
@@ -128,6 +132,7 @@ impl Default for ServerConfig {
             metrics_token: None,
             metrics_separate: false,
             public_tier: None,
+            ingest: true,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! record ids per site, the check that an upload is open, and the end of a
 //! batch's transaction.
 
-use crate::{Result, StoreError, UploadId};
+use crate::{Result, StoreError, StreamBatch, UploadId};
 use istv_aggregate::{Event, RecordKey};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -11,19 +11,70 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// corrections, upload id).
 pub(crate) const UPDATE_UPLOAD_COUNTS: &str = include_str!("sql/update_upload_counts.sql");
 
+/// Where a batch comes from.
+#[derive(Clone, Copy)]
+pub(crate) enum Source<'a> {
+    /// An open upload of the store: its running counts change with the
+    /// batch.
+    Upload(&'a UploadId),
+    /// A consumer group's messages: its positions move with the batch.
+    Stream {
+        /// The positions.
+        batch: &'a StreamBatch<'a>,
+        /// What its records are stamped with (see [`StreamBatch::stamp`]).
+        stamp: &'a str,
+    },
+}
+
+impl Source<'_> {
+    /// What the batch's records are stamped with in the records' upload
+    /// column.
+    pub(crate) fn stamp(&self) -> &str {
+        match self {
+            Source::Upload(u) => u.as_str(),
+            Source::Stream { stamp, .. } => stamp,
+        }
+    }
+}
+
+/// The start of a batch's transaction on either database: an upload must
+/// be open; a stream batch moves its positions (fenced, see
+/// [`crate::offsets`]).
+macro_rules! begin_batch {
+    ($tx:ident, $source:expr) => {{
+        match $source {
+            $crate::batch::Source::Upload(upload) => {
+                let state: Option<(i64,)> =
+                    sqlx::query_as("SELECT completed FROM uploads WHERE id = $1")
+                        .bind(upload.as_str())
+                        .fetch_optional(&mut *$tx)
+                        .await?;
+                $crate::batch::check_open(upload, state)?;
+            }
+            $crate::batch::Source::Stream { batch, .. } => {
+                $crate::offsets::advance_offsets!($tx, batch);
+            }
+        }
+    }};
+}
+pub(crate) use begin_batch;
+
 /// The end of a batch's transaction on either database: add the batch's
-/// changes to the quality tallies and its counts to its upload, commit.
+/// changes to the quality tallies and, for an upload, its counts to the
+/// upload; commit.
 macro_rules! finish_batch {
-    ($tx:ident, $outcome:expr, $upload:ident, $tallies:expr) => {{
+    ($tx:ident, $outcome:expr, $source:expr, $tallies:expr) => {{
         $crate::portal::add_tallies!($tx, $tallies);
         let o: $crate::BatchOutcome = $outcome;
-        sqlx::query($crate::batch::UPDATE_UPLOAD_COUNTS)
-            .bind(o.accepted as i64)
-            .bind(o.duplicates as i64)
-            .bind(o.corrections as i64)
-            .bind($upload.as_str())
-            .execute(&mut *$tx)
-            .await?;
+        if let $crate::batch::Source::Upload(upload) = $source {
+            sqlx::query($crate::batch::UPDATE_UPLOAD_COUNTS)
+                .bind(o.accepted as i64)
+                .bind(o.duplicates as i64)
+                .bind(o.corrections as i64)
+                .bind(upload.as_str())
+                .execute(&mut *$tx)
+                .await?;
+        }
         $tx.commit().await?;
         Ok(o)
     }};

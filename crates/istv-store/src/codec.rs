@@ -4,7 +4,7 @@
 //! and cube keys read back from rows, and a records row's cube key as SQL.
 
 use crate::sqlite::rows::Param;
-use crate::{Backend, Result, StoreError, UploadId};
+use crate::{Backend, Result, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use istv_aggregate::{
     cell_from_int, cell_to_int, Column, CubeKey, Event, GeocodeMethod, KeyView, LocationStatus,
@@ -180,16 +180,12 @@ pub(crate) fn cube_columns() -> Vec<&'static str> {
 }
 
 /// A record's row in [`RECORD_COLUMNS`] order, `day` its assault day as text.
-pub(crate) fn record_params<'p>(
-    e: &'p Event,
-    upload: &'p UploadId,
-    day: &'p str,
-) -> [Param<'p>; 18] {
+pub(crate) fn record_params<'p>(e: &'p Event, upload: &'p str, day: &'p str) -> [Param<'p>; 18] {
     [
         e.site_code.as_str().into(),
         e.record_id.as_str().into(),
         (e.content_hash as i64).into(),
-        upload.as_str().into(),
+        upload.into(),
         day.into(),
         e.assault_hour.map(i64::from).into(),
         e.method.as_str().into(),

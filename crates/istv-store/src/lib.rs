@@ -70,6 +70,7 @@ mod check;
 mod codec;
 mod connect;
 mod ids;
+mod offsets;
 mod portal;
 mod postgres;
 mod public;
@@ -82,6 +83,7 @@ pub use accounts::{Account, ApiToken, NewSession, NewUser, Org, Session};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord, BreakKind, Broken, VerifyReport};
 pub use ids::UploadId;
 pub use istv_aggregate::{BatchOutcome, Disclosure, Event, Query, Row};
+pub use offsets::{OffsetMove, PartitionOffset, StreamBatch};
 pub use portal::{MonthCounts, SavedQuery, SiteTallies, QUALITY_FIELDS};
 pub use public::{PublicRelease, PublicReleaseInfo};
 pub use registry::SubjectVersion;
@@ -173,6 +175,31 @@ pub enum StoreError {
     /// schema was checked against.
     #[error("subject `{0}` has a new version since the compatibility check")]
     RegistryMoved(String),
+    /// A stream batch starts a partition from a position the store no
+    /// longer holds: another consumer took the partition and committed
+    /// since. Nothing of the batch is stored.
+    #[error("consumer group `{group}` topic `{topic}` partition {partition}: the batch starts at {} but the store holds {}; another consumer committed since", show_offset(*.from), show_offset(*.stored))]
+    OffsetFenced {
+        /// The consumer group.
+        group: String,
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The position the batch started from.
+        from: Option<i64>,
+        /// The position stored.
+        stored: Option<i64>,
+    },
+    /// A stream batch whose moves make no sense (a partition twice, a move
+    /// backwards).
+    #[error("invalid offset move: {0}")]
+    InvalidOffsetMove(String),
+}
+
+/// A stored position in an error message.
+fn show_offset(offset: Option<i64>) -> String {
+    offset.map_or_else(|| "no position".to_owned(), |o| format!("offset {o}"))
 }
 
 /// Result of a store operation.
@@ -540,6 +567,12 @@ impl Store {
     /// batch as one array per column.
     pub async fn apply_batch(&self, upload: &UploadId, events: &[Event]) -> Result<BatchOutcome> {
         let _guard = self.write_guard().await;
+        self.apply(batch::Source::Upload(upload), events).await
+    }
+
+    /// Applies a batch from `source` on the store's database; the caller
+    /// holds the write guard.
+    async fn apply(&self, source: batch::Source<'_>, events: &[Event]) -> Result<BatchOutcome> {
         let stored = Stored::new(events);
         match &self.db {
             Db::Sqlite(pool) => {
@@ -547,9 +580,9 @@ impl Store {
                     .record_ids
                     .as_ref()
                     .expect("set when a SQLite store connects");
-                sqlite::apply_batch(pool, ids, upload, events, stored).await
+                sqlite::apply_batch(pool, ids, source, events, stored).await
             }
-            Db::Postgres(pool) => postgres::apply_batch(pool, upload, events, stored).await,
+            Db::Postgres(pool) => postgres::apply_batch(pool, source, events, stored).await,
         }
     }
 

@@ -1123,6 +1123,7 @@ mod accounts;
 mod audit;
 mod content_hash;
 mod identity;
+mod offsets;
 mod portal;
 mod public;
 mod registry;

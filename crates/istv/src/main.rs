@@ -48,6 +48,13 @@ enum Command {
     Geo(cmd::geo::Command),
     /// Run the whole pipeline as one service: uploads, query API, metrics.
     Serve(Box<cmd::serve::Args>),
+    /// Serve the query API and portal over the store, taking no upload
+    /// (the store is filled by `istv aggregate`). Takes the flags of
+    /// `istv serve` except --demo.
+    Query(Box<cmd::serve::Args>),
+    /// Consume geocoded events from Kafka into the store, offsets in the
+    /// same transaction, and publish the changed aggregates.
+    Aggregate(Box<cmd::aggregate::Args>),
     /// Manage ED sites and their upload tokens.
     #[command(subcommand)]
     Sites(cmd::sites::Command),
@@ -101,6 +108,8 @@ fn main() -> ExitCode {
             Command::Generate(args) => cmd::generate::run(args),
             Command::Geo(c) => cmd::geo::run(c, &common),
             Command::Serve(args) => cmd::serve::run(*args, &common, &file),
+            Command::Query(args) => cmd::serve::run_query(*args, &common, &file),
+            Command::Aggregate(args) => cmd::aggregate::run(*args, &common, &file),
             Command::Sites(c) => cmd::sites::run(c, &common),
             Command::Orgs(c) => cmd::users::orgs(c, &common),
             Command::Users(c) => cmd::users::users(c, &common),

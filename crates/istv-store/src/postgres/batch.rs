@@ -1,6 +1,8 @@
 //! A batch on PostgreSQL: one transaction, in these steps:
 //!
-//! 1. check that the upload is open ([`check_upload_open`]);
+//! 1. check that the upload is open, or move the stream's positions
+//!    (fenced: see [`crate::offsets`]; their row locks come before the
+//!    site locks, in partition order);
 //! 2. take a transaction-scoped advisory lock per site the batch sends, in
 //!    site order, so that batches cannot deadlock ([`lock_sites`]): records
 //!    are keyed by site and the cube is only appended to, so batches of
@@ -15,13 +17,13 @@
 //!    ([`quality_deltas`]) and its counts to the upload, and commit.
 
 use super::site_lock_key;
-use crate::batch::{check_open, finish_batch, ids_by_site, Stored, StoredHash};
+use crate::batch::{begin_batch, finish_batch, ids_by_site, Source, Stored, StoredHash};
 use crate::codec::{
     cube_columns, day_text, event_from_row, records_upsert_tail, HASH_KEYED, RECORD_COLUMNS,
 };
 use crate::portal::quality_deltas;
 use crate::rollups;
-use crate::{Result, UploadId};
+use crate::Result;
 use istv_aggregate::rollup::Part;
 use istv_aggregate::{
     cell_to_int, plan_batch_in_upload, BatchOutcome, CellResolution, CubeKey, Event, KeyView,
@@ -38,12 +40,13 @@ const RECORD_HASHES: &str = include_str!("../sql/postgres/record_hashes.sql");
 /// Applies a batch on PostgreSQL (see [`crate::Store::apply_batch`]).
 pub(crate) async fn apply_batch(
     pool: &PgPool,
-    upload: &UploadId,
+    source: Source<'_>,
     events: &[Event],
     mut stored: Stored<'_>,
 ) -> Result<BatchOutcome> {
     let mut tx = pool.begin().await?;
-    check_upload_open(&mut tx, upload).await?;
+    begin_batch!(tx, source);
+    let upload = source.stamp();
     let by_site = ids_by_site(events);
     lock_sites(&mut tx, &by_site).await?;
     prefetch(&mut tx, upload, &by_site, &mut stored).await?;
@@ -52,16 +55,7 @@ pub(crate) async fn apply_batch(
     append_cube(&mut tx, &plan.deltas).await?;
     upsert_rollups(&mut tx, &plan.deltas).await?;
     let tallies = quality_deltas(&[], &plan.upserts, &stored.existing);
-    finish_batch!(tx, plan.outcome, upload, tallies)
-}
-
-/// Fails unless the upload exists and is not finished.
-async fn check_upload_open(tx: &mut Transaction<'_, Postgres>, upload: &UploadId) -> Result<()> {
-    let state: Option<(i64,)> = sqlx::query_as("SELECT completed FROM uploads WHERE id = $1")
-        .bind(upload.as_str())
-        .fetch_optional(&mut **tx)
-        .await?;
-    check_open(upload, state)
+    finish_batch!(tx, plan.outcome, source, tallies)
 }
 
 /// Takes the advisory lock of every site of `by_site`, in its (site) order.
@@ -82,13 +76,13 @@ async fn lock_sites(
 /// the hashes of all, then the full rows of those the batch changes.
 async fn prefetch(
     tx: &mut Transaction<'_, Postgres>,
-    upload: &UploadId,
+    upload: &str,
     by_site: &BTreeMap<&str, Vec<&str>>,
     stored: &mut Stored<'_>,
 ) -> Result<()> {
     for (site, ids) in by_site {
         let rows: Vec<(String, i64, bool, bool)> = sqlx::query_as(RECORD_HASHES)
-            .bind(upload.as_str())
+            .bind(upload)
             .bind(*site)
             .bind(ids)
             .fetch_all(&mut **tx)
@@ -125,7 +119,7 @@ async fn prefetch(
 /// array per column.
 async fn write_records(
     tx: &mut Transaction<'_, Postgres>,
-    upload: &UploadId,
+    upload: &str,
     u: &[&Event],
 ) -> Result<()> {
     if u.is_empty() {
@@ -141,7 +135,7 @@ async fn write_records(
         records_upsert_tail()
     );
     sqlx::query(&sql)
-        .bind(upload.as_str())
+        .bind(upload)
         .bind(u.iter().map(|e| e.site_code.as_str()).collect::<Vec<_>>())
         .bind(u.iter().map(|e| e.record_id.as_str()).collect::<Vec<_>>())
         .bind(u.iter().map(|e| e.content_hash as i64).collect::<Vec<_>>())

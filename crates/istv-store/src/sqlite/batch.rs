@@ -1,7 +1,8 @@
 //! A batch on SQLite: one `BEGIN IMMEDIATE` transaction, run under the
 //! store's write lock (taken by `Store::apply_batch`), in these steps:
 //!
-//! 1. check that the upload is open ([`check_upload_open`]);
+//! 1. check that the upload is open, or move the stream's positions
+//!    (fenced: see [`crate::offsets`]);
 //! 2. look every key the batch sends up by fingerprint ([`look_up`]):
 //!    a key sent once and not stored is appended as a new record there and
 //!    then; for stored keys, their content hashes, then the full rows of
@@ -25,14 +26,14 @@
 use super::identity::{RecordIds, RECORD_LOOKUP};
 use super::rows::{Param, Statement};
 use super::spans::{extend_spans, last_cube_seq};
-use crate::batch::{check_open, finish_batch, Stored, StoredHash};
+use crate::batch::{begin_batch, finish_batch, Source, Stored, StoredHash};
 use crate::codec::{
     cube_columns, event_from_row, record_params, write_day, CubeRow, Placeholders, HASH_KEYED,
     RECORD_COLUMNS,
 };
 use crate::portal::quality_deltas;
 use crate::rollups;
-use crate::{Backend, Result, UploadId};
+use crate::{Backend, Result};
 use chrono::NaiveDate;
 use istv_aggregate::{
     plan_batch_in_upload, BatchOutcome, BatchPlan, CubeKey, Event, KeyView, RollupDeltas, Tally,
@@ -49,12 +50,13 @@ type Rids<'a> = HashMap<(&'a str, &'a str), i64, foldhash::fast::RandomState>;
 pub(crate) async fn apply_batch(
     pool: &SqlitePool,
     ids: &RecordIds,
-    upload: &UploadId,
+    source: Source<'_>,
     events: &[Event],
     mut stored: Stored<'_>,
 ) -> Result<BatchOutcome> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    check_upload_open(&mut tx, upload).await?;
+    begin_batch!(tx, source);
+    let upload = source.stamp();
     let mut next_rid: (i64,) = sqlx::query_as("SELECT COALESCE(MAX(rid), 0) + 1 FROM records")
         .fetch_one(&mut *tx)
         .await?;
@@ -68,16 +70,7 @@ pub(crate) async fn apply_batch(
         extend_spans(&mut tx, appended, first, last).await?;
     }
     let tallies = quality_deltas(&new, &plan.upserts, &stored.existing);
-    finish_batch!(tx, outcome, upload, tallies)
-}
-
-/// Fails unless the upload exists and is not finished.
-async fn check_upload_open(tx: &mut Transaction<'_, Sqlite>, upload: &UploadId) -> Result<()> {
-    let state: Option<(i64,)> = sqlx::query_as("SELECT completed FROM uploads WHERE id = ?1")
-        .bind(upload.as_str())
-        .fetch_optional(&mut **tx)
-        .await?;
-    check_open(upload, state)
+    finish_batch!(tx, outcome, source, tallies)
 }
 
 /// `INSERT` of a record with its rowid: the record's columns as `?1`..,
@@ -124,7 +117,7 @@ fn with_rid<'p>(row: [Param<'p>; 18], rid: i64) -> [Param<'p>; 19] {
 async fn look_up<'a>(
     tx: &mut Transaction<'_, Sqlite>,
     ids: &RecordIds,
-    upload: &UploadId,
+    upload: &str,
     stored: &mut Stored<'a>,
     next_rid: &mut i64,
 ) -> Result<(Rids<'a>, Vec<i64>)> {
@@ -141,7 +134,7 @@ async fn look_up<'a>(
             let e = sent.first;
             let (site, id) = (e.site_code.as_str(), e.record_id.as_str());
             let fp = ids.fingerprint(site, id);
-            let params = [upload.as_str().into(), fp.into(), site.into(), id.into()];
+            let params = [upload.into(), fp.into(), site.into(), id.into()];
             if let Some([rid, hash, kind, same]) = lookup.first_row::<4>(&params)? {
                 rids.insert((site, id), rid);
                 hashes.entry(site).or_default().push(StoredHash {
@@ -213,7 +206,7 @@ fn plan_rest<'a>(events: &'a [Event], stored: &Stored<'_>) -> (Vec<&'a Event>, B
 async fn write_rows<'a>(
     tx: &mut Transaction<'_, Sqlite>,
     ids: &RecordIds,
-    upload: &UploadId,
+    upload: &str,
     new: &[&Event],
     plan: &BatchPlan<'a>,
     rids: &mut Rids<'a>,
@@ -232,7 +225,7 @@ async fn write_rows<'a>(
 fn write_records<'a>(
     handle: &mut LockedSqliteHandle<'_>,
     ids: &RecordIds,
-    upload: &UploadId,
+    upload: &str,
     upserts: &[&'a Event],
     rids: &mut Rids<'a>,
     mut next_rid: i64,

@@ -1,6 +1,7 @@
 //! One module per subcommand; each parses its own arguments and returns the
 //! process exit code.
 
+pub mod aggregate;
 pub mod audit;
 pub mod generate;
 pub mod geo;

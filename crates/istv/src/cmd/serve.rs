@@ -175,6 +175,27 @@ pub(crate) fn init_logging(format: &str) -> anyhow::Result<()> {
 
 /// Runs the command.
 pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<ExitCode> {
+    run_as(args, common, file, false)
+}
+
+/// Runs `istv query`: the query API and portal of `istv serve` over the
+/// same store, taking no upload (another service, `istv aggregate`, fills
+/// the store). It loads no geography: nothing is geocoded.
+pub fn run_query(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        !args.demo,
+        "istv query takes no upload, so it has no --demo"
+    );
+    run_as(args, common, file, true)
+}
+
+/// `istv serve`, or `istv query` when `query_only`.
+fn run_as(
+    args: Args,
+    common: &Common,
+    file: &FileConfig,
+    query_only: bool,
+) -> anyhow::Result<ExitCode> {
     let log_format = args
         .log_format
         .clone()
@@ -182,11 +203,12 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
         .unwrap_or_else(|| "text".into());
     init_logging(&log_format)?;
     let Settings {
-        config,
+        mut config,
         tls,
         metrics_listen,
         listen,
     } = settings(&args, common, file)?;
+    config.ingest = !query_only;
     let demo_metrics_token = config.metrics_token.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -198,9 +220,14 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
                 format!("cannot load geography from {}", common.geo_dir().display())
             })
         };
-        let mut geocoder = load()?;
+        let mut geocoder = if query_only {
+            // Nothing is geocoded: no geography to load.
+            Geocoder::new(common.geocoder)
+        } else {
+            load()?
+        };
         let no_areas = AreaKind::ALL.iter().all(|k| geocoder.areas(*k).is_none());
-        if args.demo && no_areas {
+        if args.demo && no_areas && !query_only {
             // A new user's first run: London's boroughs and wards, shipped.
             for (level, areas) in super::geo::import_default(&common.geo_dir())? {
                 tracing::info!(level = level.as_str(), areas, "demo: imported the default London boundaries");
@@ -212,13 +239,17 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
             .filter(|k| geocoder.areas(**k).is_some())
             .map(|k| k.as_str())
             .collect();
-        tracing::info!(
-            postcodes = geocoder.postcodes().map(|p| p.unit_count()).unwrap_or(0),
-            places = geocoder.gazetteer().map(|g| g.places().len()).unwrap_or(0),
-            areas = %layers.join(","),
-            "geography loaded"
-        );
-        if layers.is_empty() {
+        if query_only {
+            tracing::info!("query only: no upload is taken");
+        } else {
+            tracing::info!(
+                postcodes = geocoder.postcodes().map(|p| p.unit_count()).unwrap_or(0),
+                places = geocoder.gazetteer().map(|g| g.places().len()).unwrap_or(0),
+                areas = %layers.join(","),
+                "geography loaded"
+            );
+        }
+        if layers.is_empty() && !query_only {
             tracing::warn!("no boundaries imported: records get H3 cells but no borough, ward or LSOA (see istv geo import)");
         }
         let store = common.store().await?;
@@ -232,7 +263,7 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
             );
             istv_server::public::spawn_releases(state.clone(), tier);
         }
-        if !(args.no_warm_geocoder || file.no_warm_geocoder == Some(true)) {
+        if !(query_only || args.no_warm_geocoder || file.no_warm_geocoder == Some(true)) {
             state.warm_geocoder();
         }
         let listener = tokio::net::TcpListener::bind(&listen)
