@@ -805,11 +805,14 @@ fn portal_queries(
     ]
 }
 
+/// A portal filter: (parameter, value), or none.
+type Filter = Option<(&'static str, &'static str)>;
+
 #[test]
 fn the_portals_views_under_each_filter_are_answered_by_roll_ups() {
     // Per filter: the roll-up of the cells, trend, heatmap, methods,
     // places and both top queries, worked out from ROLLUPS by hand.
-    let expected: Vec<(Option<(&str, &str)>, [&str; 7])> = vec![
+    let expected: Vec<(Filter, [&str; 7])> = vec![
         (None, ["c7", "t", "mh", "ml", "ml", "b", "b"]),
         (
             Some(("assault_method", "sharp_object")),
