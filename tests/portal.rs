@@ -3,7 +3,8 @@
 //! London's default boundaries. The script checks the page against the
 //! API's own answers (which it fetches itself), the keyboard, the
 //! downloads, that no request leaves 127.0.0.1 and that the console stays
-//! clean; it writes the screenshots under `docs/`.
+//! clean; it takes the screenshots of `docs/`, and writes them there only
+//! with `ISTV_UPDATE_SCREENSHOTS=1` (else into its temporary directory).
 //!
 //! Needs `node`, `web/node_modules` (`npm ci` in `web/`) and
 //! `/usr/bin/chromium` (or `CHROMIUM`); `scripts/test` installs them.
@@ -152,7 +153,13 @@ fn the_portal_in_chromium() {
     assert_eq!(status, 200, "{receipt}");
     assert_eq!(receipt["accepted"], 6000, "{receipt}");
 
-    let docs = root().join("docs");
+    // The screenshots under docs/ are rewritten only when asked, so that a
+    // test run leaves the tree clean; else they go to the test's directory.
+    let docs = if std::env::var_os("ISTV_UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
+        root().join("docs")
+    } else {
+        data.join("screenshots")
+    };
     std::fs::create_dir_all(&docs).unwrap();
     let timings = data.join("timings.json");
     let out = Command::new("node")

@@ -66,7 +66,9 @@ export function trendChart(el, months, current, earlier, yearBefore) {
 export function heatmap(el, cells) {
   const W = 640, H = 210, L = 44, T = 20, cw = (W - L - 8) / 24, ch = 24;
   const vals = [...cells.values()].map(value).filter((v) => v > 0).sort((a, b) => a - b);
-  const cuts = [0.25, 0.5, 0.75].map((q) => vals[Math.floor(q * vals.length)] || 0).filter((v, i, a) => v > 0 && a.indexOf(v) === i);
+  // A cut at the smallest figure would leave the first bin empty, and its
+  // key would repeat the next bin's first figure.
+  const cuts = [0.25, 0.5, 0.75].map((q) => vals[Math.floor(q * vals.length)] || 0).filter((v, i, a) => v > vals[0] && a.indexOf(v) === i);
   const colours = Array.from({ length: cuts.length + 1 }, (_, i) => interpolateViridis(0.92 - (i * 0.84) / Math.max(1, cuts.length)));
   const colour = scaleThreshold().domain(cuts).range(colours);
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': 'Assaults by hour of day and day of week. The table below has the figures.' },
@@ -81,7 +83,8 @@ export function heatmap(el, cells) {
       }))),
     [0, 3, 6, 9, 12, 15, 18, 21].map((hr) => s('text', { x: L + hr * cw + cw / 2, y: T + 7 * ch + 16, 'text-anchor': 'middle', class: 'tick' }, `${String(hr).padStart(2, '0')}:00`)),
   );
-  const legend = h('p', { class: 'chart-key' }, colours.map((c, i) => {
+  // No figure above 0: the key is the 0 alone.
+  const legend = h('p', { class: 'chart-key' }, (vals.length ? colours : []).map((c, i) => {
     const lo = i === 0 ? vals[0] || 0 : cuts[i - 1];
     const hi = i === cuts.length ? vals[vals.length - 1] || 0 : cuts[i] - 1;
     return h('span', { class: 'heat-key' }, s('svg', { width: 14, height: 14, 'aria-hidden': 'true' }, s('rect', { width: 14, height: 14, fill: c, stroke: '#555' })), ` ${num(lo)}${hi > lo ? `-${num(hi)}` : ''} `);

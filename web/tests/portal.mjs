@@ -272,6 +272,33 @@ try {
   const heatCells = await page.$$eval('#chart-heat rect[width]', (rs) => rs.filter((r) => r.querySelector('title')).length);
   assert.equal(heatCells, 7 * 24);
   ok('the heatmap has 7 x 24 cells');
+  // Its key: bins that do not overlap or repeat, the colour of every figure
+  // drawn that of the one bin holding it.
+  const key = await page.$$eval('#chart-heat .heat-key', (ks) => ks.map((k) => [k.querySelector('rect').getAttribute('fill'), k.textContent.trim()]));
+  const bins = key.slice(0, -1).map(([fill, text]) => {
+    const [lo, hi = lo] = text.split('-').map((x) => Number(x.replace(/,/g, '')));
+    return { fill, lo, hi };
+  });
+  assert.deepEqual(key[key.length - 1], ['#fff', '0']);
+  assert.ok(bins.length >= 1);
+  for (let i = 0; i < bins.length; i += 1) {
+    assert.ok(bins[i].lo <= bins[i].hi, `bin ${i} of ${JSON.stringify(key)}`);
+    if (i > 0) assert.equal(bins[i].lo, bins[i - 1].hi + 1, `bins ${JSON.stringify(key)}`);
+  }
+  assert.equal(new Set(key.map(([, t]) => t)).size, key.length);
+  const heatFills = await page.$$eval('#chart-heat rect[width]', (rs) => rs.filter((r) => r.querySelector('title'))
+    .map((r) => [r.getAttribute('fill'), r.querySelector('title').textContent.split(': ').pop()]));
+  let coloured = 0;
+  for (const [fill, text] of heatFills) {
+    if (fill.startsWith('url(') || fill === '#ffffff') continue;
+    const v = Number(text.replace(/,/g, ''));
+    const holding = bins.filter((b) => b.lo <= v && v <= b.hi);
+    assert.equal(holding.length, 1, `${v} in ${JSON.stringify(key)}`);
+    assert.equal(fill, holding[0].fill, `${v}`);
+    coloured += 1;
+  }
+  assert.ok(coloured > 100, `${coloured} coloured cells`);
+  ok(`the heatmap's key has ${bins.length} distinct bins, each cell coloured as the bin holding its figure`);
   if (SHOTS) await (await page.$('#charts')).screenshot({ path: path.join(SHOTS, 'portal-charts.png') });
 
   // ---- keyboard alone -----------------------------------------------------

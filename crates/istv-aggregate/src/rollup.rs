@@ -91,12 +91,17 @@ const MONTH: &[Grain] = &[Grain::Month];
 /// Chosen from the published query set (README): time series overall, per
 /// site and per borough, hour and weekday per borough, method and place
 /// type, age and sex, H3 maps at resolutions 7, 8 and (per borough) 10,
-/// wards by method, and LSOAs. Each day table costs about one row write
-/// per record of a batch spread over a year, so days are kept only where
-/// the query set needs them (weeks, weekdays, days, a borough's week of
-/// resolution-10 cells); the rest is kept per month, and a range with
-/// partial months at its ends reads a day table that covers it, or the
-/// cube.
+/// wards by method, and LSOAs; and from the portal's views under each of
+/// its filters (method, place type, age band, sex, site): the map's
+/// resolution-7 hexagons (and 8 by method), the hour x weekday heatmap, the
+/// breakdowns by method and by place type, and the top boroughs. Each day
+/// table costs about one row write per record of a batch spread over a
+/// year, so days are kept only where the query set needs them (weeks,
+/// weekdays, days, a borough's week of resolution-10 cells); the rest is
+/// kept per month, and a range with partial months at its ends reads a day
+/// table that covers it, or the cube. A roll-up that only a filter on its
+/// first column sends queries to leads with that column, so that the
+/// filtered query reads one contiguous range.
 pub const ROLLUPS: &[Rollup] = &[
     Rollup {
         name: "t",
@@ -134,6 +139,14 @@ pub const ROLLUPS: &[Rollup] = &[
         lead: 0,
         grains: MONTH,
     },
+    // Before `bh`: the heatmap over all of London reads 6 rows per hour
+    // and day here, not 34.
+    Rollup {
+        name: "mh",
+        columns: &[Column::Method, Column::Hour],
+        lead: 0,
+        grains: DAY,
+    },
     Rollup {
         name: "bh",
         columns: &[Column::Borough, Column::Hour],
@@ -168,6 +181,85 @@ pub const ROLLUPS: &[Rollup] = &[
         name: "bc10",
         columns: &[Column::Borough, R10],
         lead: 1,
+        grains: DAY,
+    },
+    // The portal's views under one filter (see the list's comment).
+    Rollup {
+        name: "mla",
+        columns: &[Column::Method, Column::LocationType, Column::AgeBand],
+        lead: 0,
+        grains: MONTH,
+    },
+    Rollup {
+        name: "mlx",
+        columns: &[Column::Method, Column::LocationType, Column::Sex],
+        lead: 0,
+        grains: MONTH,
+    },
+    Rollup {
+        name: "sml",
+        columns: &[Column::Site, Column::Method, Column::LocationType],
+        lead: 1,
+        grains: MONTH,
+    },
+    Rollup {
+        name: "mlb",
+        columns: &[Column::Method, Column::LocationType, Column::Borough],
+        lead: 0,
+        grains: MONTH,
+    },
+    Rollup {
+        name: "sb",
+        columns: &[Column::Site, Column::Borough],
+        lead: 1,
+        grains: MONTH,
+    },
+    Rollup {
+        name: "mc7",
+        columns: &[Column::Method, R7],
+        lead: 1,
+        grains: MONTH,
+    },
+    Rollup {
+        name: "lc7",
+        columns: &[Column::LocationType, R7],
+        lead: 1,
+        grains: MONTH,
+    },
+    Rollup {
+        name: "sc7",
+        columns: &[Column::Site, R7],
+        lead: 1,
+        grains: MONTH,
+    },
+    Rollup {
+        name: "asc7",
+        columns: &[Column::AgeBand, Column::Sex, R7],
+        lead: 0,
+        grains: MONTH,
+    },
+    Rollup {
+        name: "mc8",
+        columns: &[Column::Method, R8],
+        lead: 1,
+        grains: MONTH,
+    },
+    Rollup {
+        name: "lh",
+        columns: &[Column::LocationType, Column::Hour],
+        lead: 0,
+        grains: DAY,
+    },
+    Rollup {
+        name: "sh",
+        columns: &[Column::Site, Column::Hour],
+        lead: 1,
+        grains: DAY,
+    },
+    Rollup {
+        name: "ash",
+        columns: &[Column::AgeBand, Column::Sex, Column::Hour],
+        lead: 0,
         grains: DAY,
     },
 ];

@@ -734,6 +734,125 @@ fn the_published_query_set_is_answered_by_roll_ups() {
     }
 }
 
+/// The queries the portal sends for one view (web/src/main.js): the map's
+/// hexagons at `resolution`, the monthly trend from a year earlier, the hour
+/// x weekday heatmap, the breakdowns by method and by place, and the top
+/// boroughs now and in the previous period, over whole months, each with
+/// the view's filter.
+fn portal_queries(
+    filter: Option<(&'static str, &'static str)>,
+    resolution: &'static str,
+) -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
+    let (from, to) = ("2025-01-01", "2025-12-31");
+    let with = |mut pairs: Vec<(&'static str, &'static str)>| {
+        pairs.extend(filter);
+        pairs
+    };
+    vec![
+        (
+            "cells",
+            with(vec![
+                ("group_by", "cell"),
+                ("resolution", resolution),
+                ("from", from),
+                ("to", to),
+            ]),
+        ),
+        (
+            "trend",
+            with(vec![
+                ("group_by", "month"),
+                ("from", "2024-01-01"),
+                ("to", to),
+            ]),
+        ),
+        (
+            "heat",
+            with(vec![
+                ("group_by", "hour,weekday"),
+                ("from", from),
+                ("to", to),
+            ]),
+        ),
+        (
+            "methods",
+            with(vec![
+                ("group_by", "assault_method"),
+                ("from", from),
+                ("to", to),
+            ]),
+        ),
+        (
+            "places",
+            with(vec![
+                ("group_by", "location_type"),
+                ("from", from),
+                ("to", to),
+            ]),
+        ),
+        (
+            "top",
+            with(vec![("group_by", "borough"), ("from", from), ("to", to)]),
+        ),
+        (
+            "top before",
+            with(vec![
+                ("group_by", "borough"),
+                ("from", "2024-01-01"),
+                ("to", "2024-12-31"),
+            ]),
+        ),
+    ]
+}
+
+/// A portal filter: (parameter, value), or none.
+type Filter = Option<(&'static str, &'static str)>;
+
+#[test]
+fn the_portals_views_under_each_filter_are_answered_by_roll_ups() {
+    // Per filter: the roll-up of the cells, trend, heatmap, methods,
+    // places and both top queries, worked out from ROLLUPS by hand.
+    let expected: Vec<(Filter, [&str; 7])> = vec![
+        (None, ["c7", "t", "mh", "ml", "ml", "b", "b"]),
+        (
+            Some(("assault_method", "sharp_object")),
+            ["mc7", "ml", "mh", "ml", "ml", "mlb", "mlb"],
+        ),
+        (
+            Some(("location_type", "street")),
+            ["lc7", "ml", "lh", "ml", "ml", "mlb", "mlb"],
+        ),
+        (
+            Some(("age_band", "18-24")),
+            ["asc7", "as", "ash", "mla", "mla", "bas", "bas"],
+        ),
+        (
+            Some(("sex", "female")),
+            ["asc7", "as", "ash", "mlx", "mlx", "bas", "bas"],
+        ),
+        (
+            Some(("site", "RJ122")),
+            ["sc7", "s", "sh", "sml", "sml", "sb", "sb"],
+        ),
+    ];
+    for (filter, rollups) in expected {
+        for ((view, pairs), want) in portal_queries(filter, "7").into_iter().zip(rollups) {
+            assert_eq!(
+                scans(&pairs).map(|s| s.0),
+                Some(want),
+                "{view} under {filter:?}"
+            );
+        }
+    }
+    // Zoomed in one step, by method.
+    let cells8 = &portal_queries(Some(("assault_method", "body_part")), "8")[0].1;
+    assert_eq!(scans(cells8).map(|s| s.0), Some("mc8"));
+    assert_eq!(
+        scans(&portal_queries(None, "8")[0].1).map(|s| s.0),
+        Some("c8")
+    );
+}
+
 /// A random query over the values that [`arb_event`] produces: a grouping,
 /// a filter on up to two dimensions taken from one of the events, and a
 /// date range inside (or around) the events' 60 days.
