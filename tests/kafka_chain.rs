@@ -13,11 +13,11 @@
 //! reach the end of every partition, as the producer's delivery reports
 //! give it.
 
-use chrono::{NaiveDate, TimeZone, Utc};
-use h3o::{LatLng, Resolution};
-use istv_aggregate::{Disclosure, Event, GeocodeMethod, Query};
-use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
+use chrono::{TimeZone, Utc};
+use istv_aggregate::{Disclosure, Event, Query};
 use istv_e2e::aggregate::{metric, Aggregator};
+use istv_e2e::events::{stream_feed, STREAM_SITES};
+use istv_e2e::process::Service;
 use istv_e2e::registry::Registry;
 use istv_e2e::tansu::{consumer_config, producer_config, Tansu};
 use istv_e2e::{fresh_pg_database, get, istv, stderr, Server};
@@ -41,55 +41,6 @@ fn client_config(pairs: Vec<(&'static str, String)>) -> ClientConfig {
         config.set(k, v);
     }
     config
-}
-
-/// `n` new records over four sites in seven boroughs, then a correction of
-/// every fifth (another method and borough), then a re-send of every third
-/// as it stands: a correction replayed before its original, or an original
-/// committed after its correction by an instance that lost its partition,
-/// would leave other counts.
-fn feed(n: usize) -> Vec<Event> {
-    let sites = ["RJ122", "RJ224", "RYJ01", "R1H12"];
-    let base = |i: usize| {
-        let site = sites[i % sites.len()];
-        Event {
-            site_code: site.into(),
-            record_id: format!("{site}-{i}"),
-            content_hash: 0x5000 + i as u64,
-            legacy_hash: 0,
-            assault_date: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap()
-                + chrono::Duration::days((i * 7 % 150) as i64),
-            assault_hour: Some((i % 24) as u8),
-            method: AssaultMethod::ALL[i % 6],
-            location_type: LocationType::ALL[i % 8],
-            age_band: AgeBand::ALL[i % 9],
-            sex: Sex::ALL[i % 4],
-            geocode_method: GeocodeMethod::LatLon,
-            precision_m: Some(10),
-            cell: Some(
-                LatLng::new(51.45 + (i % 40) as f64 / 1000.0, -0.12)
-                    .unwrap()
-                    .to_cell(Resolution::Nine),
-            ),
-            borough: Some(format!("E090000{:02}", i % 7 + 1).into()),
-            ward: None,
-            lsoa: None,
-            disclosure_key: 0,
-        }
-    };
-    let mut out: Vec<Event> = (0..n).map(base).collect();
-    for i in (0..n).step_by(5) {
-        let mut e = base(i);
-        e.content_hash ^= 0xFF00_0000;
-        e.method = AssaultMethod::ALL[(i + 1) % 6];
-        e.borough = Some(format!("E090000{:02}", (i + 3) % 7 + 1).into());
-        out.push(e);
-    }
-    for i in (0..n).step_by(3) {
-        let e = out[if i % 5 == 0 { n + i / 5 } else { i }].clone();
-        out.push(e);
-    }
-    out
 }
 
 /// Produces the events keyed `site/record_id` with the registered schema
@@ -245,7 +196,7 @@ async fn two_aggregate_instances_one_killed_count_every_event_once() {
     let db = fresh_pg_database("kafka_chain");
     let store = Store::connect(&db).await.unwrap();
 
-    let events = feed(3000);
+    let events = stream_feed(3000);
     let ends = produce(&tansu.brokers, schema_id, &events).await;
     assert_eq!(ends.len(), PARTITIONS as usize);
     let total: i64 = ends.values().sum();
@@ -277,8 +228,8 @@ async fn two_aggregate_instances_one_killed_count_every_event_once() {
         assert!(
             Instant::now() < deadline,
             "no progress: {done} of {total}; a: {} b: {}",
-            a.log.lock().unwrap(),
-            b.log.lock().unwrap()
+            a.log(),
+            b.log()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -291,8 +242,8 @@ async fn two_aggregate_instances_one_killed_count_every_event_once() {
             Instant::now() < deadline,
             "positions {:?} did not reach {ends:?}; a: {} b: {}",
             positions(&store).await,
-            a.log.lock().unwrap(),
-            b.log.lock().unwrap()
+            a.log(),
+            b.log()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -301,8 +252,14 @@ async fn two_aggregate_instances_one_killed_count_every_event_once() {
     // The same events applied once, in order, to a store of their own.
     let reference_db = fresh_pg_database("kafka_chain_ref");
     let reference = Store::connect(&reference_db).await.unwrap();
-    reference.add_site("RJ122", "Reference").await.unwrap();
-    let upload = reference.begin_upload("RJ122", "csv").await.unwrap();
+    reference
+        .add_site(STREAM_SITES[0], "Reference")
+        .await
+        .unwrap();
+    let upload = reference
+        .begin_upload(STREAM_SITES[0], "csv")
+        .await
+        .unwrap();
     reference.apply_batch(&upload, &events).await.unwrap();
     for g in GROUPINGS {
         assert_eq!(
@@ -359,53 +316,6 @@ async fn two_aggregate_instances_one_killed_count_every_event_once() {
     drop((a, b));
 }
 
-/// A running `istv` service, killed (SIGKILL) when dropped.
-struct Service {
-    child: std::process::Child,
-    /// What it printed after the line prefix it was waited for.
-    announced: String,
-}
-
-impl Service {
-    /// Starts `istv ARGS` and waits for a stderr line starting `ready`.
-    fn start(data_dir: &std::path::Path, args: &[&str], ready: &str) -> Service {
-        use std::io::BufRead;
-        let mut child = istv(data_dir)
-            .args(args)
-            .env("RUST_LOG", "info,sqlx=error,librdkafka=error")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("istv starts");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let ready = ready.to_owned();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.strip_prefix(&ready) {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(rest.trim().to_owned());
-                    }
-                }
-            }
-        });
-        let announced = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("istv {args:?} did not start"));
-        Service { child, announced }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The whole chain: a feed uploaded to `istv ingest` twice, geocoded by
 /// `istv geocode` (SIGKILLed at two thirds and restarted), counted by two
 /// `istv aggregate` instances (one SIGKILLed at a third and restarted)
@@ -414,14 +324,6 @@ impl Drop for Service {
 /// nothing again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ingest_geocode_and_two_aggregates_answer_as_istv_serve() {
-    const FAST: [&str; 6] = [
-        "--kafka-option",
-        "session.timeout.ms=6000",
-        "--kafka-option",
-        "heartbeat.interval.ms=500",
-        "--kafka-option",
-        "fetch.wait.max.ms=10",
-    ];
     let tansu = Tansu::start();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
@@ -434,7 +336,7 @@ async fn ingest_geocode_and_two_aggregates_answer_as_istv_serve() {
     let registry = Registry::start(data, None, &["--register-schemas"]);
     istv_e2e::import_boroughs(data);
     let token = istv_e2e::add_site(data, None, "RJ122");
-    let mut args = vec![
+    let args = vec![
         "ingest",
         "--listen",
         "127.0.0.1:0",
@@ -444,10 +346,9 @@ async fn ingest_geocode_and_two_aggregates_answer_as_istv_serve() {
         &registry.url,
         "--no-warm-geocoder",
     ];
-    args.extend_from_slice(&FAST);
     let ingest = Service::start(data, &args, "istv ingest listening on ");
     let base = ingest.announced.split(',').next().unwrap().to_owned();
-    let mut args = vec![
+    let args = vec![
         "geocode",
         "--listen",
         "127.0.0.1:0",
@@ -458,7 +359,6 @@ async fn ingest_geocode_and_two_aggregates_answer_as_istv_serve() {
         "--transactional-id",
         "chain-geocode-1",
     ];
-    args.extend_from_slice(&FAST);
     let geocode = Service::start(data, &args, "istv geocode on ");
     let geocode_args = args.clone();
 

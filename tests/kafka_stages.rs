@@ -15,9 +15,10 @@
 
 use istv_aggregate::{DisclosureKeys, Event};
 use istv_core::{Attendance, Feed, FieldError, Format, Validator};
+use istv_e2e::process::Service;
 use istv_e2e::registry::Registry;
 use istv_e2e::tansu::{consumer_config, producer_config, Tansu};
-use istv_e2e::{add_site, get_with, import_boroughs, istv, post_upload, stderr};
+use istv_e2e::{add_site, get_with, import_boroughs, istv, post_upload, stderr, METRICS_TOKEN};
 use istv_geo::{Geocoder, GeocoderConfig};
 use istv_pipeline::{ContentKey, Keys};
 use istv_server::registry_client::RegistryClient;
@@ -28,23 +29,8 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
 use std::collections::BTreeMap;
-use std::io::BufRead;
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Settings of the services' clients in the tests (see `consumer_config`).
-const FAST: [&str; 6] = [
-    "--kafka-option",
-    "session.timeout.ms=6000",
-    "--kafka-option",
-    "heartbeat.interval.ms=500",
-    "--kafka-option",
-    "fetch.wait.max.ms=10",
-];
-
-const METRICS_TOKEN: &str = "kafka-test-scrape";
 
 fn client(pairs: Vec<(&'static str, String)>) -> ClientConfig {
     let mut c = ClientConfig::new();
@@ -52,71 +38,6 @@ fn client(pairs: Vec<(&'static str, String)>) -> ClientConfig {
         c.set(k, v);
     }
     c
-}
-
-/// A running `istv` service, killed (SIGKILL) when dropped.
-struct Service {
-    child: Child,
-    /// What it printed after the prefix it was waited for.
-    announced: String,
-    log: Arc<Mutex<String>>,
-}
-
-impl Service {
-    /// Starts `istv ARGS` and waits for a stderr line starting `ready`.
-    fn start(data_dir: &Path, args: &[&str], ready: &str) -> Service {
-        let mut child = istv(data_dir)
-            .args(args)
-            .env("RUST_LOG", "info,sqlx=error,librdkafka=error")
-            .env("ISTV_METRICS_TOKEN", METRICS_TOKEN)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("istv starts");
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        let ready = ready.to_owned();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.strip_prefix(&ready) {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(rest.trim().to_owned());
-                    }
-                }
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        let announced = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(a) => a,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("istv {args:?} did not start: {}", log.lock().unwrap());
-            }
-        };
-        Service {
-            child,
-            announced,
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// `istv geocode` on the store and geography of `dir`.
@@ -132,7 +53,6 @@ fn geocode(dir: &Path, brokers: &str, registry: &str, prefix: &str, extra: &[&st
         "--topic-prefix",
         prefix,
     ];
-    args.extend_from_slice(&FAST);
     args.extend_from_slice(extra);
     Service::start(dir, &args, "istv geocode on ")
 }
@@ -292,7 +212,7 @@ fn an_upload_through_ingest_and_geocode_and_each_poison_kind() {
     import_boroughs(data);
     let token = add_site(data, None, "RJ122");
 
-    let mut ingest_args = vec![
+    let ingest_args = vec![
         "ingest",
         "--listen",
         "127.0.0.1:0",
@@ -304,7 +224,6 @@ fn an_upload_through_ingest_and_geocode_and_each_poison_kind() {
         prefix,
         "--no-warm-geocoder",
     ];
-    ingest_args.extend_from_slice(&FAST);
     let ingest = Service::start(data, &ingest_args, "istv ingest listening on ");
     let base = ingest.announced.split(',').next().unwrap().to_owned();
 
@@ -655,9 +574,7 @@ fn geocode_killed_mid_stream_and_restarted_loses_nothing_and_repeats_at_most_its
         consumed < N as f64,
         "all {consumed} consumed before the kill"
     );
-    let mut first = first;
-    first.child.kill().unwrap(); // SIGKILL
-    first.child.wait().unwrap();
+    first.kill9();
     let killed_at = reads.len();
     let second = geocode(data, &broker.brokers, &registry.url, prefix, &small);
     let rest = read(

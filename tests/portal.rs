@@ -188,7 +188,7 @@ fn the_portal_in_chromium() {
         out.status.success(),
         "the browser test failed:\n{text}\n{}\nserver log:\n{}",
         stderr(&out),
-        server.log.lock().unwrap()
+        server.log()
     );
     assert!(text.contains(" passed, 0 failed"), "{text}");
 }

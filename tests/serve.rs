@@ -169,11 +169,7 @@ fn whole_journey(database_url: Option<&str>) {
     // The line is logged before the server reports ready; the test reads
     // the log on a thread of its own, so it may lag a little.
     let logged = (0..500).any(|_| {
-        let seen = server
-            .log
-            .lock()
-            .unwrap()
-            .contains("geocoding tables built");
+        let seen = server.log().contains("geocoding tables built");
         if !seen {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
@@ -671,7 +667,7 @@ fn demo_loads_a_generated_feed() {
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let line = loop {
-        let log = server.log.lock().unwrap().clone();
+        let log = server.log();
         if let Some(l) = log
             .lines()
             .find(|l| l.starts_with("demo: site RJ122 loaded"))
@@ -700,11 +696,7 @@ fn demo_loads_a_generated_feed() {
         .map(|(_, c)| c.expect("nothing suppressed"))
         .sum();
     assert_eq!(total, accepted);
-    assert!(server
-        .log
-        .lock()
-        .unwrap()
-        .contains("demo: upload token for RJ122"));
+    assert!(server.log().contains("demo: upload token for RJ122"));
     // A fresh data directory gets London's boroughs and wards: the records
     // are placed in them, and every borough is on the map.
     let by_borough = rows(&server.base, "group_by=borough");
@@ -723,7 +715,7 @@ fn demo_loads_a_generated_feed() {
     assert_eq!(areas["features"].as_array().unwrap().len(), 33);
     // "demo: portal http://HOST:PORT/ user demo-analyst password PW": the
     // page is there and the printed name and password sign in.
-    let log = server.log.lock().unwrap().clone();
+    let log = server.log();
     let portal = log
         .lines()
         .find_map(|l| l.strip_prefix("demo: portal "))
@@ -805,6 +797,6 @@ fn tables_left_to_the_first_points() {
         rows(&server.base, "group_by=borough"),
         labels(&[(&[LAMBETH], 2), (&[WESTMINSTER], 1)])
     );
-    let log = server.log.lock().unwrap().clone();
+    let log = server.log();
     assert!(!log.contains("geocoding tables built"), "{log}");
 }

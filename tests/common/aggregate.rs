@@ -1,77 +1,29 @@
 //! A running `istv aggregate` on a loopback port for its metrics, killed
 //! when dropped.
 
-use std::io::BufRead;
+use super::process::{Process, KAFKA_TEST_OPTIONS};
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running aggregate instance.
 pub struct Aggregator {
     /// `http://127.0.0.1:PORT` of /metrics, /healthz and /readyz.
     pub base: String,
-    child: Child,
-    /// Everything it wrote to stderr so far.
-    pub log: Arc<Mutex<String>>,
+    process: Process,
 }
 
 impl Aggregator {
     /// Starts `istv aggregate ARGS` on the store `database_url`, with the
-    /// test broker settings of tansu (short session and heartbeat, fetches
-    /// answered at once), and waits until it is ready.
+    /// test broker settings of tansu, and waits until it is ready.
     pub fn start(data_dir: &Path, database_url: &str, args: &[&str]) -> Aggregator {
-        let mut child = super::istv_on(data_dir, Some(database_url))
-            .args(["aggregate", "--listen", "127.0.0.1:0"])
-            .args([
-                "--kafka-option",
-                "session.timeout.ms=6000",
-                "--kafka-option",
-                "heartbeat.interval.ms=500",
-                "--kafka-option",
-                "fetch.wait.max.ms=10",
-            ])
+        let mut cmd = super::istv_on(data_dir, Some(database_url));
+        cmd.args(["aggregate", "--listen", "127.0.0.1:0"])
+            .args(KAFKA_TEST_OPTIONS)
             .args(args)
-            .env("RUST_LOG", "info,sqlx=error,istv_kafka=debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("istv aggregate starts");
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.strip_prefix("istv aggregate listening on ") {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(rest.trim().to_string());
-                    }
-                }
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        let base = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(b) => b,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("istv aggregate did not start: {}", log.lock().unwrap());
-            }
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while super::get_with(&format!("{base}/readyz"), None).0 != 200 {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("istv aggregate did not get ready: {}", log.lock().unwrap());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Aggregator { base, child, log }
+            .env("RUST_LOG", "info,sqlx=error,istv_kafka=debug");
+        let (process, base) = Process::spawn(cmd, "istv aggregate listening on ", "istv aggregate");
+        process.wait_ready(&base, Duration::from_secs(60));
+        Aggregator { base, process }
     }
 
     /// Its /metrics text.
@@ -79,26 +31,19 @@ impl Aggregator {
         super::get_with(&format!("{}/metrics", self.base), None).1
     }
 
+    /// Everything it wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+
     /// Sends SIGKILL and waits.
-    pub fn kill9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub fn kill9(self) {
+        self.process.kill9();
     }
 
     /// Sends SIGTERM and waits for the exit.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status();
-        self.child.wait().expect("aggregate exits")
-    }
-}
-
-impl Drop for Aggregator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.process.terminate()
     }
 }
 

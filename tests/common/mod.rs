@@ -2,6 +2,8 @@
 //! reference data, run commands, make temporary files.
 
 pub mod aggregate;
+pub mod events;
+pub mod process;
 pub mod registry;
 pub mod tansu;
 
@@ -127,9 +129,7 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 pub struct Server {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
-    child: std::process::Child,
-    /// Everything the server wrote to stderr so far is also kept here.
-    pub log: std::sync::Arc<std::sync::Mutex<String>>,
+    process: process::Process,
     /// The API token of the test analyst (all of London, full detail).
     pub token: String,
 }
@@ -216,89 +216,49 @@ impl Server {
         database_url: Option<&str>,
         args: &[&str],
     ) -> Server {
-        use std::io::BufRead;
-        let mut cmd = istv(data_dir);
-        if let Some(url) = database_url {
-            cmd.args(["--database-url", url]);
-        }
+        let mut cmd = istv_on(data_dir, database_url);
         let token = test_analyst(data_dir, database_url);
-        let mut child = cmd
-            .args([command, "--listen", "127.0.0.1:0"])
+        cmd.args([command, "--listen", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "info,sqlx=error")
             .env("ISTV_METRICS_TOKEN", METRICS_TOKEN)
             // The journeys query more than a person would.
             .env("ISTV_QUERY_RATE_PER_MINUTE", "100000")
-            .env("ISTV_QUERY_RATE_PER_ORG_PER_MINUTE", "100000")
-            .stderr(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("istv starts");
-        let stderr = child.stderr.take().unwrap();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.strip_prefix("istv listening on ") {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-                    }
-                }
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        let base = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
-            Ok(b) => b,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("istv {command} did not start: {}", log.lock().unwrap());
-            }
-        };
+            .env("ISTV_QUERY_RATE_PER_ORG_PER_MINUTE", "100000");
+        let (process, announced) =
+            process::Process::spawn(cmd, "istv listening on ", &format!("istv {command}"));
+        let base = announced
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_string();
         // As a load balancer would: a server builds its geocoding tables
         // before it reports ready.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        while get(&format!("{base}/readyz")).0 != 200 {
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("istv serve did not get ready: {}", log.lock().unwrap());
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        process.wait_ready(&base, std::time::Duration::from_secs(120));
         TOKENS
             .lock()
             .unwrap()
             .push((format!("{base}/"), token.clone()));
         Server {
             base,
-            child,
-            log,
+            process,
             token,
         }
     }
 
+    /// Everything the server wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+
     /// Sends SIGKILL and waits.
-    pub fn kill9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub fn kill9(self) {
+        self.process.kill9();
     }
 
     /// Sends SIGTERM and waits for a clean exit.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        self.child.wait().expect("server exits")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.process.terminate()
     }
 }
 

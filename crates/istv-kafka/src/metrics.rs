@@ -61,19 +61,41 @@ impl KafkaMetrics {
     }
 
     /// Sets the lag gauges from a statistics report: every partition the
-    /// client consumes (a lag of -1 is unknown and not set).
+    /// client consumes whose lag is known (see [`partition_lag`]).
     pub fn set_lag(&self, stats: &Statistics) {
         for (name, topic) in &stats.topics {
             for (id, p) in &topic.partitions {
                 // -1 is librdkafka's internal unassigned partition.
-                if *id >= 0 && p.consumer_lag >= 0 {
+                if *id < 0 {
+                    continue;
+                }
+                if let Some(lag) = partition_lag(p.ls_offset, p.hi_offset, p.app_offset) {
                     self.lag
                         .with_label_values(&[name, &id.to_string()])
-                        .set(p.consumer_lag);
+                        .set(lag);
                 }
             }
         }
     }
+}
+
+/// Messages between a partition's end and the consumer's position, from
+/// its statistics (last stable offset, high watermark, position; librdkafka
+/// reports an unknown one as negative); `None` where the end or the
+/// position is unknown (not yet fetched, or not consumed from).
+///
+/// librdkafka's own `consumer_lag` counts from the consumer's committed
+/// offset, which these services do not keep in the consumer: geocode sends
+/// its offsets in the producer's transaction and aggregate keeps them in
+/// the store, so that figure is missing or stale. The position
+/// (`app_offset`, the next offset handed to the service) is what was
+/// consumed. The end is the last stable offset, which read_committed
+/// consumers stop at (open transactions' messages are not yet readable),
+/// or the high watermark where the broker reported no stable offset. A
+/// position past an end reported before it moved reads 0.
+pub fn partition_lag(ls_offset: i64, hi_offset: i64, app_offset: i64) -> Option<i64> {
+    let end = if ls_offset >= 0 { ls_offset } else { hi_offset };
+    (end >= 0 && app_offset >= 0).then(|| (end - app_offset).max(0))
 }
 
 /// A client context that sets the lag gauges from statistics and logs
@@ -95,3 +117,23 @@ impl ClientContext for StatsContext {
 }
 
 impl ConsumerContext for StatsContext {}
+
+#[cfg(test)]
+mod tests {
+    use super::partition_lag;
+
+    #[test]
+    fn lag_is_the_end_minus_the_position() {
+        // 120 stable, 125 written (an open transaction), at 100: 20 behind.
+        assert_eq!(partition_lag(120, 125, 100), Some(20));
+        // No stable offset reported: the high watermark.
+        assert_eq!(partition_lag(-1, 125, 100), Some(25));
+        // Caught up, and a position past an end reported before it moved.
+        assert_eq!(partition_lag(100, 100, 100), Some(0));
+        assert_eq!(partition_lag(90, 90, 100), Some(0));
+        // Nothing consumed yet (-1001, librdkafka's invalid offset), or
+        // no end fetched yet.
+        assert_eq!(partition_lag(120, 125, -1001), None);
+        assert_eq!(partition_lag(-1, -1, 100), None);
+    }
+}

@@ -13,10 +13,9 @@
 //!   that ran, the events the store was given (accepted, duplicates and
 //!   corrections) equal the messages produced.
 
-use chrono::{NaiveDate, TimeZone, Utc};
-use h3o::{LatLng, Resolution};
-use istv_aggregate::{Disclosure, Event, GeocodeMethod, Query};
-use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
+use chrono::{TimeZone, Utc};
+use istv_aggregate::{Disclosure, Event, Query};
+use istv_e2e::events::{stream_feed, STREAM_SITES};
 use istv_kafka::aggregate::{self, AggregateMetrics, AggregateOptions, Running};
 use istv_server::registry_client::{value_subject, RegistryClient};
 use istv_store::Store;
@@ -30,57 +29,6 @@ use std::time::{Duration, Instant};
 
 const TOPIC: &str = "istv.geocoded.v1";
 const PARTITIONS: i32 = 4;
-
-/// The feed: `n` new records over four sites, then a correction of every
-/// fifth (another method and borough), then a re-send of every third
-/// (unchanged), in that order, so a correction replayed before its
-/// original, or an original committed after its correction by an instance
-/// that lost the partition, would leave different counts.
-fn feed(n: usize) -> Vec<Event> {
-    let sites = ["RJ1", "RJ2", "RYJ", "R1H"];
-    let base = |i: usize| {
-        let site = sites[i % sites.len()];
-        let id = format!("{site}-{i}");
-        Event {
-            site_code: site.into(),
-            record_id: id,
-            content_hash: 0x1000 + i as u64,
-            legacy_hash: 0,
-            assault_date: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap()
-                + chrono::Duration::days((i * 7 % 120) as i64),
-            assault_hour: Some((i % 24) as u8),
-            method: AssaultMethod::ALL[i % 6],
-            location_type: LocationType::ALL[i % 8],
-            age_band: AgeBand::ALL[i % 9],
-            sex: Sex::ALL[i % 4],
-            geocode_method: GeocodeMethod::LatLon,
-            precision_m: Some(10),
-            cell: Some(
-                LatLng::new(51.4 + (i % 50) as f64 / 1000.0, -0.1)
-                    .unwrap()
-                    .to_cell(Resolution::Nine),
-            ),
-            borough: Some(format!("E090000{:02}", i % 7 + 1).into()),
-            ward: None,
-            lsoa: None,
-            disclosure_key: 0,
-        }
-    };
-    let mut out: Vec<Event> = (0..n).map(base).collect();
-    for i in (0..n).step_by(5) {
-        let mut e = base(i);
-        e.content_hash ^= 0xFF00_0000;
-        e.method = AssaultMethod::ALL[(i + 1) % 6];
-        e.borough = Some(format!("E090000{:02}", (i + 3) % 7 + 1).into());
-        out.push(e);
-    }
-    for i in (0..n).step_by(3) {
-        // The current version: the correction for every fifth.
-        let e = out[if i % 5 == 0 { n + i / 5 } else { i }].clone();
-        out.push(e);
-    }
-    out
-}
 
 struct Fixture {
     cluster: MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
@@ -216,8 +164,8 @@ async fn answers(store: &Store) -> Vec<Vec<(Vec<String>, Option<u64>)>> {
 /// The same events applied to a fresh store in one upload.
 async fn reference(events: &[Event]) -> (Store, tempfile::TempDir) {
     let (store, dir) = sqlite_store().await;
-    store.add_site("RJ1", "Reference").await.unwrap();
-    let upload = store.begin_upload("RJ1", "csv").await.unwrap();
+    store.add_site(STREAM_SITES[0], "Reference").await.unwrap();
+    let upload = store.begin_upload(STREAM_SITES[0], "csv").await.unwrap();
     store.apply_batch(&upload, events).await.unwrap();
     (store, dir)
 }
@@ -264,7 +212,7 @@ async fn check(f: &Fixture, events: &[Event], metrics: &[AggregateMetrics]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn commit_and_fetch_errors_lose_and_double_nothing() {
     let f = fixture().await;
-    let events = feed(400);
+    let events = stream_feed(400);
     // Kafka offset commits fail (they are informational: the store's
     // positions are the truth), and fetches fail now and then.
     f.cluster.request_errors(
@@ -286,15 +234,35 @@ async fn commit_and_fetch_errors_lose_and_double_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_moving_coordinator_and_instances_leaving_lose_and_double_nothing() {
     let f = fixture().await;
-    let events = feed(600);
+    let events = stream_feed(600);
     let (a, ma) = start(&f, "g2");
     let (b, mb) = start(&f, "g2");
     let half = events.len() / 2;
-    let mut ends = produce(&f, &events[..half]).await;
+    // The first half a little at a time until both instances have
+    // committed batches (on a loaded machine one may join the group after
+    // the other has read a whole burst), then the rest of it.
+    let mut ends = BTreeMap::new();
+    let mut sent = 0;
+    let mut merge = |more: BTreeMap<i32, i64>| {
+        for (p, end) in more {
+            let e = ends.entry(p).or_insert(0);
+            *e = (*e).max(end);
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while given(std::slice::from_ref(&ma)) == 0 || given(std::slice::from_ref(&mb)) == 0 {
+        assert!(Instant::now() < deadline, "an instance got no partition");
+        if sent < half {
+            let next = (sent + 20).min(half);
+            merge(produce(&f, &events[sent..next]).await);
+            sent = next;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    merge(produce(&f, &events[sent..half]).await);
     // Mid-stream: once some batches are in, the coordinator moves, then
     // one instance leaves and a new one joins; the second half of the feed
     // comes once the group has settled, so the newcomer has a share.
-    let deadline = Instant::now() + Duration::from_secs(60);
     while given(&[ma.clone(), mb.clone()]) < 150 {
         assert!(Instant::now() < deadline, "no progress");
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -308,10 +276,7 @@ async fn a_moving_coordinator_and_instances_leaving_lose_and_double_nothing() {
     f.cluster
         .coordinator(MockCoordinator::Group("g2".into()), 3)
         .unwrap();
-    for (p, end) in produce(&f, &events[half..]).await {
-        let e = ends.entry(p).or_insert(0);
-        *e = (*e).max(end);
-    }
+    merge(produce(&f, &events[half..]).await);
     wait_for_positions(&f.store, "g2", &ends).await;
     stop(b).await;
     stop(c).await;

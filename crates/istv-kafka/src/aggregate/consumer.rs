@@ -54,17 +54,7 @@ struct Context {
 
 impl ClientContext for Context {
     fn stats(&self, statistics: Statistics) {
-        for (topic, t) in &statistics.topics {
-            for (partition, p) in &t.partitions {
-                // -1 is librdkafka's internal unassigned partition.
-                if *partition >= 0 && p.consumer_lag >= 0 {
-                    self.metrics
-                        .lag
-                        .with_label_values(&[topic.as_str(), &partition.to_string()])
-                        .set(p.consumer_lag);
-                }
-            }
-        }
+        self.metrics.kafka.set_lag(&statistics);
     }
 }
 
@@ -363,6 +353,7 @@ impl Loop<'_> {
             taken += 1;
             self.shared
                 .metrics
+                .kafka
                 .consumed
                 .with_label_values(&[topic])
                 .inc();
@@ -563,8 +554,9 @@ impl Loop<'_> {
             match self.shared.runtime.block_on(f) {
                 Ok(Ok(_)) => {
                     let m = &self.shared.metrics;
-                    m.produced.with_label_values(&[dlq.as_str()]).inc();
-                    m.dead_letters
+                    m.kafka.produced.with_label_values(&[dlq.as_str()]).inc();
+                    m.kafka
+                        .dead_letters
                         .with_label_values(&[self.topic.as_str(), d.reason])
                         .inc();
                 }
@@ -634,6 +626,7 @@ impl Loop<'_> {
         }
         self.shared
             .metrics
+            .kafka
             .produced
             .with_label_values(&[topic.as_str()])
             .inc_by(sent.len() as u64);

@@ -1,24 +1,18 @@
 //! The aggregate service's metrics, in a registry of its own (one service
 //! per process).
 
+use crate::metrics::KafkaMetrics;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 /// The aggregate service's metrics; cheap to clone.
 #[derive(Clone)]
 pub struct AggregateMetrics {
     registry: Registry,
-    /// `istv_kafka_consumed_total{topic}`: messages taken into batches.
-    pub consumed: IntCounterVec,
-    /// `istv_kafka_produced_total{topic}`: messages the broker acked.
-    pub produced: IntCounterVec,
-    /// `istv_dead_letters_total{topic,reason}`.
-    pub dead_letters: IntCounterVec,
-    /// `istv_kafka_consumer_lag{topic,partition}`, from librdkafka's
-    /// statistics.
-    pub lag: IntGaugeVec,
+    /// The metrics every Kafka service has: messages consumed (taken into
+    /// batches) and produced, dead letters, consumer lag.
+    pub kafka: KafkaMetrics,
     /// `istv_upload_to_visible_seconds`: commit time minus the message's
     /// timestamp.
     pub upload_to_visible: Histogram,
@@ -53,37 +47,12 @@ impl AggregateMetrics {
                 .expect("unique metric");
             c
         };
-        let consumed = counter_vec(
-            "istv_kafka_consumed_total",
-            "Messages consumed, by topic.",
-            &["topic"],
-        );
-        let produced = counter_vec(
-            "istv_kafka_produced_total",
-            "Messages produced and acknowledged by the broker, by topic.",
-            &["topic"],
-        );
-        let dead_letters = counter_vec(
-            "istv_dead_letters_total",
-            "Messages sent to the dead-letter topic, by the topic read and the reason.",
-            &["topic", "reason"],
-        );
+        let kafka = KafkaMetrics::new(&registry).expect("unique metrics");
         let events = counter_vec(
             "istv_aggregate_events_total",
             "Events written to the store, by outcome (accepted, duplicate, correction).",
             &["outcome"],
         );
-        let lag = IntGaugeVec::new(
-            Opts::new(
-                "istv_kafka_consumer_lag",
-                "Messages behind the end of each partition, from librdkafka's statistics.",
-            ),
-            &["topic", "partition"],
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(lag.clone()))
-            .expect("unique metric");
         let upload_to_visible = Histogram::with_opts(
             HistogramOpts::new(
                 "istv_upload_to_visible_seconds",
@@ -98,10 +67,7 @@ impl AggregateMetrics {
             .register(Box::new(upload_to_visible.clone()))
             .expect("unique metric");
         AggregateMetrics {
-            consumed,
-            produced,
-            dead_letters,
-            lag,
+            kafka,
             upload_to_visible,
             events,
             batches: counter("istv_aggregate_batches_total", "Batches committed."),
