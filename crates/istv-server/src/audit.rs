@@ -61,6 +61,21 @@ pub(crate) fn who(principal: &Principal) -> (String, Option<String>) {
     }
 }
 
+/// The entry of `caller`'s request to `route`, answered with `status`,
+/// without parameters or figures (each record below adds its own).
+fn request_entry(caller: &Caller, action: &str, route: &str, status: String) -> AuditEntry {
+    let (actor, organisation) = who(&caller.principal);
+    AuditEntry {
+        actor,
+        organisation,
+        action: action.into(),
+        route: Some(route.into()),
+        parameters: None,
+        figures: None,
+        status,
+    }
+}
+
 /// The status an entry records for an answer.
 fn status_of<T>(result: &Result<T, ApiError>, ok: impl Fn(&T) -> u16) -> String {
     match result {
@@ -92,20 +107,16 @@ pub(crate) async fn query(
     download: bool,
     result: Result<(Response, u64), ApiError>,
 ) -> Result<Response, ApiError> {
-    let (actor, organisation) = who(&caller.principal);
     let action = if download {
         Action::Download
     } else {
         Action::Query
     };
+    let status = status_of(&result, |(r, _)| r.status().as_u16());
     let entry = AuditEntry {
-        actor,
-        organisation,
-        action: action.as_str().into(),
-        route: Some(uri.path().to_owned()),
         parameters: uri.query().map(str::to_owned),
         figures: result.as_ref().ok().map(|(_, n)| *n),
-        status: status_of(&result, |(r, _)| r.status().as_u16()),
+        ..request_entry(caller, action.as_str(), uri.path(), status)
     };
     append(state, entry, result.map(|(r, _)| r)).await
 }
@@ -140,16 +151,8 @@ pub(crate) async fn sign_out(
     caller: &Caller,
     result: Result<Response, ApiError>,
 ) -> Result<Response, ApiError> {
-    let (actor, organisation) = who(&caller.principal);
-    let entry = AuditEntry {
-        actor,
-        organisation,
-        action: Action::SignOut.as_str().into(),
-        route: Some("/api/v1/session".into()),
-        parameters: None,
-        figures: None,
-        status: status_of(&result, |r| r.status().as_u16()),
-    };
+    let status = status_of(&result, |r| r.status().as_u16());
+    let entry = request_entry(caller, Action::SignOut.as_str(), "/api/v1/session", status);
     append(state, entry, result).await
 }
 
@@ -164,16 +167,12 @@ pub(crate) async fn manage(
     parameters: serde_json::Value,
     result: Result<(Response, u64), ApiError>,
 ) -> Result<Response, ApiError> {
-    let (actor, organisation) = who(&caller.principal);
     let listed = action.ends_with(" list");
+    let status = status_of(&result, |(r, _)| r.status().as_u16());
     let entry = AuditEntry {
-        actor,
-        organisation,
-        action: action.into(),
-        route: Some(uri.path().to_owned()),
         parameters: Some(parameters.to_string()),
         figures: result.as_ref().ok().filter(|_| listed).map(|(_, n)| *n),
-        status: status_of(&result, |(r, _)| r.status().as_u16()),
+        ..request_entry(caller, action, uri.path(), status)
     };
     append(state, entry, result.map(|(r, _)| r)).await
 }
@@ -186,7 +185,6 @@ pub(crate) async fn upload(
     uri: &Uri,
     result: Result<axum::Json<istv_pipeline::Receipt>, ApiError>,
 ) -> Result<axum::Json<istv_pipeline::Receipt>, ApiError> {
-    let (actor, organisation) = who(&caller.principal);
     let mut parameters = serde_json::json!({"query": uri.query()});
     if let Ok(r) = &result {
         parameters["receipt"] = r.upload_id.clone().into();
@@ -195,14 +193,10 @@ pub(crate) async fn upload(
         parameters["accepted"] = r.accepted.into();
         parameters["rejected"] = r.rejected.into();
     }
+    let status = status_of(&result, |_| 200);
     let entry = AuditEntry {
-        actor,
-        organisation,
-        action: Action::Upload.as_str().into(),
-        route: Some(uri.path().to_owned()),
         parameters: Some(parameters.to_string()),
-        figures: None,
-        status: status_of(&result, |_| 200),
+        ..request_entry(caller, Action::Upload.as_str(), uri.path(), status)
     };
     append(state, entry, result).await
 }
@@ -217,15 +211,10 @@ pub(crate) async fn saved_query(
     parameters: serde_json::Value,
     result: Result<Response, ApiError>,
 ) -> Result<Response, ApiError> {
-    let (actor, organisation) = who(&caller.principal);
+    let status = status_of(&result, |r| r.status().as_u16());
     let entry = AuditEntry {
-        actor,
-        organisation,
-        action: action.as_str().into(),
-        route: Some(uri.path().to_owned()),
         parameters: Some(parameters.to_string()),
-        figures: None,
-        status: status_of(&result, |r| r.status().as_u16()),
+        ..request_entry(caller, action.as_str(), uri.path(), status)
     };
     append(state, entry, result).await
 }

@@ -3,6 +3,7 @@
 //! whose entry cannot be stored is withheld.
 
 use crate::auth::tests::{bearer, config, fixture, fixture_at, get, send, sign_in, PASSWORD};
+use crate::test_support::session;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use istv_store::{AuditEntry, AuditFilter, Store};
@@ -148,11 +149,7 @@ async fn queries_and_downloads_are_recorded_with_their_figures() {
 #[tokio::test]
 async fn sign_ins_failed_sign_ins_and_sign_outs_are_recorded_without_passwords() {
     let f = fixture(config()).await;
-    let (status, headers, body) = send(&f.app, sign_in("ana", PASSWORD)).await;
-    assert_eq!(status, StatusCode::OK);
-    let cookie = headers[header::SET_COOKIE].to_str().unwrap();
-    let pair = cookie.split(';').next().unwrap().to_owned();
-    let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+    let (pair, csrf) = session(&f.app, "ana").await;
     let wrong = "not the password at all";
     assert_eq!(
         send(&f.app, sign_in("ana", wrong)).await.0,

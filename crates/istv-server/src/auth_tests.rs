@@ -2,14 +2,14 @@
 //! profile, CSRF and throttle rules answer, and the figures a borough
 //! analyst gets.
 
+use crate::test_support::event;
 use crate::{router, AppState, ServerConfig};
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
-use chrono::{NaiveDate, TimeDelta, Utc};
+use chrono::{TimeDelta, Utc};
 use istv_access::{AreaLevel, Profile, Role, Scope};
-use istv_aggregate::{Event, GeocodeMethod};
-use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
+use istv_core::AssaultMethod;
 use istv_geo::{Geocoder, GeocoderConfig};
 use istv_store::{NewUser, Store};
 use serde_json::{json, Value};
@@ -34,28 +34,6 @@ pub(crate) struct Fixture {
     pub(crate) site: String,
     pub(crate) expired: String,
     pub(crate) revoked: String,
-}
-
-fn event(id: &str, day: &str, borough: &str) -> Event {
-    Event {
-        site_code: "RJ122".into(),
-        record_id: id.into(),
-        content_hash: 7,
-        legacy_hash: 7,
-        assault_date: NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap(),
-        assault_hour: Some(21),
-        method: AssaultMethod::BodyPart,
-        location_type: LocationType::Street,
-        age_band: AgeBand::Age25To34,
-        sex: Sex::Female,
-        geocode_method: GeocodeMethod::PostcodeUnit,
-        precision_m: Some(50),
-        cell: None,
-        borough: Some(borough.into()),
-        ward: None,
-        lsoa: None,
-        disclosure_key: 0,
-    }
 }
 
 pub(crate) async fn fixture(config: ServerConfig) -> Fixture {
@@ -116,12 +94,18 @@ pub(crate) async fn fixture_at(url: &str, config: ServerConfig) -> Fixture {
     // 6 City records (5 in January, 1 in February), 2 in Barking.
     let upload = store.begin_upload("RJ122", "csv").await.unwrap();
     let mut events = Vec::new();
+    let body = AssaultMethod::BodyPart;
     for (i, day) in ["01", "02", "03", "04", "05"].iter().enumerate() {
-        events.push(event(&format!("c{i}"), &format!("2024-01-{day}"), CITY));
+        events.push(event(
+            &format!("c{i}"),
+            &format!("2024-01-{day}"),
+            Some(CITY),
+            body,
+        ));
     }
-    events.push(event("c5", "2024-02-01", CITY));
-    events.push(event("b0", "2024-01-07", BARKING));
-    events.push(event("b1", "2024-01-08", BARKING));
+    events.push(event("c5", "2024-02-01", Some(CITY), body));
+    events.push(event("b0", "2024-01-07", Some(BARKING), body));
+    events.push(event("b1", "2024-01-08", Some(BARKING), body));
     store.apply_batch(&upload, &events).await.unwrap();
     let geocoder = Arc::new(Geocoder::new(GeocoderConfig::default()));
     let state = AppState::new(store.clone(), geocoder, config);

@@ -23,6 +23,8 @@ mod saved;
 mod sink;
 mod slow_body;
 mod state;
+#[cfg(test)]
+mod test_support;
 mod throttle;
 mod tls;
 mod users;

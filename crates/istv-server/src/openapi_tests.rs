@@ -5,6 +5,7 @@
 
 use super::OPENAPI;
 use crate::auth::tests::{bearer, fixture, get, send, sign_in, Fixture, PASSWORD};
+use crate::test_support::session;
 use crate::{PublicTier, ServerConfig};
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
@@ -290,15 +291,6 @@ async fn finished_upload(f: &Fixture) -> String {
     id.to_string()
 }
 
-/// The session cookie and CSRF token of a fresh sign-in of `ana`.
-async fn session(f: &Fixture) -> (String, String) {
-    let (status, headers, body) = send(&f.app, sign_in("ana", PASSWORD)).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let cookie = headers[header::SET_COOKIE].to_str().unwrap();
-    let cookie = cookie.split(';').next().unwrap().to_owned();
-    (cookie, body["csrf_token"].as_str().unwrap().to_owned())
-}
-
 /// The request of a documented (method, path, status), sent after any
 /// requests it needs first; `None` when there is no case for it.
 async fn request(f: &Fixture, method: &str, path: &str, status: u16) -> Option<Request<Body>> {
@@ -335,7 +327,7 @@ async fn request(f: &Fixture, method: &str, path: &str, status: u16) -> Option<R
             sign_in("nobody-at-all", "wrong password")
         }
         ("delete", "/api/v1/session", 204) => {
-            let (cookie, csrf) = session(f).await;
+            let (cookie, csrf) = session(&f.app, "ana").await;
             Request::delete("/api/v1/session")
                 .header(header::COOKIE, cookie)
                 .header(crate::CSRF_HEADER, csrf)
@@ -346,7 +338,7 @@ async fn request(f: &Fixture, method: &str, path: &str, status: u16) -> Option<R
             .body(Body::empty())
             .unwrap(),
         ("delete", "/api/v1/session", 403) => {
-            let (cookie, _) = session(f).await;
+            let (cookie, _) = session(&f.app, "ana").await;
             Request::delete("/api/v1/session")
                 .header(header::COOKIE, cookie)
                 .body(Body::empty())

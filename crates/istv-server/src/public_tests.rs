@@ -4,13 +4,13 @@
 
 use super::*;
 use crate::auth::tests::send;
+use crate::test_support::event;
 use crate::{router, AppState, ServerConfig};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
-use chrono::{NaiveDate, TimeZone};
-use istv_aggregate::{Event, GeocodeMethod};
-use istv_core::{AgeBand, LocationType, Sex};
+use chrono::TimeZone;
+use istv_aggregate::Event;
 use istv_geo::{AreaKind, AreaLayer, AreaProperties, Geocoder, GeocoderConfig};
 use istv_store::{AuditFilter, Store};
 use std::sync::Arc;
@@ -43,28 +43,6 @@ fn geocoder() -> Geocoder {
     let mut g = Geocoder::new(GeocoderConfig::default());
     g.set_layer(layer);
     g
-}
-
-fn event(id: &str, day: &str, borough: Option<&str>, method: AssaultMethod) -> Event {
-    Event {
-        site_code: "RJ122".into(),
-        record_id: id.into(),
-        content_hash: 7,
-        legacy_hash: 7,
-        assault_date: NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap(),
-        assault_hour: Some(21),
-        method,
-        location_type: LocationType::Street,
-        age_band: AgeBand::Age25To34,
-        sex: Sex::Female,
-        geocode_method: GeocodeMethod::PostcodeUnit,
-        precision_m: Some(50),
-        cell: None,
-        borough: borough.map(Into::into),
-        ward: None,
-        lsoa: None,
-        disclosure_key: 0,
-    }
 }
 
 /// January 2024: City 3 body part, 1 sharp object; Barking 2 blunt

@@ -1,7 +1,8 @@
 //! Handler tests of saved queries: who sees which, the limits on name and
 //! query, who may delete, CSRF with the cookie, and the audit entries.
 
-use crate::auth::tests::{bearer, config, fixture, get, send, sign_in, PASSWORD};
+use crate::auth::tests::{bearer, config, fixture, get, send};
+use crate::test_support::session;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use istv_store::AuditFilter;
@@ -173,14 +174,7 @@ async fn saved_queries_are_listed_saved_and_deleted_by_their_owner() {
     assert_eq!(admins, json!({"queries": []}));
 
     // With the session cookie, a delete needs the CSRF token.
-    let (_, headers, signed) = send(&f.app, sign_in("ana", PASSWORD)).await;
-    let cookie = headers[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let (cookie, csrf) = session(&f.app, "ana").await;
     let mine_path = format!("/api/v1/saved-queries/{}", mine["id"].as_str().unwrap());
     let by_cookie = |csrf: Option<&str>| {
         let mut b = Request::delete(&mine_path).header(header::COOKIE, &cookie);
@@ -190,9 +184,8 @@ async fn saved_queries_are_listed_saved_and_deleted_by_their_owner() {
         b.body(Body::empty()).unwrap()
     };
     assert_eq!(send(&f.app, by_cookie(None)).await.0, StatusCode::FORBIDDEN);
-    let csrf = signed["csrf_token"].as_str().unwrap();
     assert_eq!(
-        send(&f.app, by_cookie(Some(csrf))).await.0,
+        send(&f.app, by_cookie(Some(&csrf))).await.0,
         StatusCode::NO_CONTENT
     );
 

@@ -104,6 +104,29 @@ async fn target(state: &AppState, manager: &User, name: &str) -> Result<Account,
     Ok(account)
 }
 
+/// Applies `change` to the account `name`, which the caller must manage
+/// (see [`target`]), and audits the request as `action` with `params`.
+async fn change_user<Fut>(
+    state: &AppState,
+    caller: &Caller,
+    uri: &Uri,
+    name: &str,
+    action: &'static str,
+    params: Value,
+    change: impl FnOnce(Account) -> Fut,
+) -> Result<Response, ApiError>
+where
+    Fut: std::future::Future<Output = Result<Response, ApiError>>,
+{
+    let answer = async {
+        let m = manager(caller)?;
+        let account = target(state, m, name).await?;
+        Ok((change(account).await?, 0))
+    }
+    .await;
+    crate::audit::manage(state, caller, uri, action, params, answer).await
+}
+
 fn account_json(a: &Account) -> Value {
     let u = &a.user;
     let scope = match &u.scope {
@@ -296,11 +319,10 @@ pub(crate) async fn disable(
     uri: Uri,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let answer = async {
-        let m = manager(&caller)?;
-        let account = target(&state, m, &name).await?;
-        state
-            .store()
+    let store = state.store();
+    let params = json!({ "name": name });
+    let change = |account: Account| async move {
+        store
             .disable_user(&account.user.name)
             .await
             .map_err(store_error)?;
@@ -308,14 +330,18 @@ pub(crate) async fn disable(
             disabled: true,
             ..account
         };
-        Ok((
-            Json(json!({ "user": account_json(&account) })).into_response(),
-            0,
-        ))
-    }
-    .await;
-    let params = json!({ "name": name });
-    crate::audit::manage(&state, &caller, &uri, "users disable", params, answer).await
+        Ok(Json(json!({ "user": account_json(&account) })).into_response())
+    };
+    change_user(
+        &state,
+        &caller,
+        &uri,
+        &name,
+        "users disable",
+        params,
+        change,
+    )
+    .await
 }
 
 /// `POST /api/v1/users/{name}/password`.
@@ -325,29 +351,19 @@ pub(crate) async fn reset_password(
     uri: Uri,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let answer = async {
-        let m = manager(&caller)?;
-        let account = target(&state, m, &name).await?;
+    let store = state.store();
+    let params = json!({ "name": name, "password": "generated" });
+    let change = |account: Account| async move {
         let (password, hash) = new_password().await?;
-        state
-            .store()
+        store
             .set_password(&account.user.name, &hash)
             .await
             .map_err(store_error)?;
         let body = json!({ "user": account.user.name, "password": password });
-        Ok((Json(body).into_response(), 0))
-    }
-    .await;
-    let params = json!({ "name": name, "password": "generated" });
-    crate::audit::manage(
-        &state,
-        &caller,
-        &uri,
-        "users reset-password",
-        params,
-        answer,
-    )
-    .await
+        Ok(Json(body).into_response())
+    };
+    let action = "users reset-password";
+    change_user(&state, &caller, &uri, &name, action, params, change).await
 }
 
 /// `POST /api/v1/users/{name}/tokens`.
@@ -395,19 +411,17 @@ pub(crate) async fn revoke_token(
     uri: Uri,
     Path((name, token)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let answer = async {
-        let m = manager(&caller)?;
-        let account = target(&state, m, &name).await?;
-        state
-            .store()
+    let store = state.store();
+    let params = json!({ "user": name, "name": token });
+    let change = |account: Account| async move {
+        store
             .revoke_api_token(&account.user.name, &token)
             .await
             .map_err(store_error)?;
-        Ok((StatusCode::NO_CONTENT.into_response(), 0))
-    }
-    .await;
-    let params = json!({ "user": name, "name": token });
-    crate::audit::manage(&state, &caller, &uri, "users revoke-token", params, answer).await
+        Ok(StatusCode::NO_CONTENT.into_response())
+    };
+    let action = "users revoke-token";
+    change_user(&state, &caller, &uri, &name, action, params, change).await
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! cookie, and the audit entries (never a password or a token).
 
 use crate::auth::tests::{bearer, config, fixture, get, send, sign_in, Fixture, PASSWORD};
+use crate::test_support::session;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use istv_access::{AreaLevel, Profile, Role, Scope};
@@ -351,16 +352,7 @@ async fn an_org_admin_disables_resets_and_issues_tokens_for_its_users() {
 #[tokio::test]
 async fn cookie_requests_need_the_csrf_token_and_every_action_is_audited() {
     let (f, boss) = with_managers().await;
-    let (status, headers, body) = send(&f.app, sign_in("boss", PASSWORD)).await;
-    assert_eq!(status, StatusCode::OK);
-    let cookie = headers[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+    let (cookie, csrf) = session(&f.app, "boss").await;
     let with_cookie = |csrf: Option<&str>| {
         let mut b = Request::post("/api/v1/users")
             .header(header::COOKIE, &cookie)

@@ -186,7 +186,7 @@ fn unhex(text: &str) -> Option<[u8; 32]> {
 
 /// A stored row: seq, at, actor, organisation, action, route, parameters,
 /// figures, status, hash.
-type AuditRow = (
+pub(crate) type AuditRow = (
     i64,
     String,
     String,
@@ -199,7 +199,8 @@ type AuditRow = (
     String,
 );
 
-fn entry_of(row: &AuditRow) -> AuditEntry {
+/// The entry a stored row records.
+pub(crate) fn entry_of(row: &AuditRow) -> AuditEntry {
     AuditEntry {
         actor: row.2.clone(),
         organisation: row.3.clone(),

@@ -407,35 +407,7 @@ impl Store {
     /// Registers a site and returns its first token. The token is shown
     /// once: only its hash is stored.
     pub async fn add_site(&self, code: &str, name: &str) -> Result<String> {
-        let token = ids::new_token()?;
-        let hash = ids::token_hash(&token);
-        let now = now_text();
-        let _guard = self.write_guard().await;
-        let begin = self.begin_sql();
-        on_db!(&self.db, pool => {
-            let mut tx = pool.begin_with(begin).await?;
-            let exists: Option<(String,)> = sqlx::query_as("SELECT code FROM sites WHERE code = $1")
-                .bind(code)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if exists.is_some() {
-                return Err(StoreError::SiteExists(code.to_owned()));
-            }
-            sqlx::query("INSERT INTO sites (code, name, created_at, revoked) VALUES ($1, $2, $3, 0)")
-                .bind(code)
-                .bind(name)
-                .bind(&now)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO site_tokens (token_hash, site_code, created_at) VALUES ($1, $2, $3)")
-                .bind(&hash)
-                .bind(code)
-                .bind(&now)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        });
-        Ok(token)
+        self.site_token(code, Some(name)).await
     }
 
     /// Issues another token for a site (e.g. to rotate); earlier tokens keep
@@ -443,6 +415,13 @@ impl Store {
     /// site's only working token: the site is active again, the tokens it
     /// had before the revoke stay revoked.
     pub async fn issue_token(&self, code: &str) -> Result<String> {
+        self.site_token(code, None).await
+    }
+
+    /// A new token for site `code`, in one transaction: with `new_name` the
+    /// site is registered under that name and must not exist yet ([`Self::add_site`]),
+    /// without it the site must exist and becomes active again ([`Self::issue_token`]).
+    async fn site_token(&self, code: &str, new_name: Option<&str>) -> Result<String> {
         let token = ids::new_token()?;
         let hash = ids::token_hash(&token);
         let now = now_text();
@@ -454,8 +433,18 @@ impl Store {
                 .bind(code)
                 .fetch_optional(&mut *tx)
                 .await?;
-            if exists.is_none() {
-                return Err(StoreError::NoSuchSite(code.to_owned()));
+            match (new_name, exists.is_some()) {
+                (Some(_), true) => return Err(StoreError::SiteExists(code.to_owned())),
+                (None, false) => return Err(StoreError::NoSuchSite(code.to_owned())),
+                _ => {}
+            }
+            if let Some(name) = new_name {
+                sqlx::query("INSERT INTO sites (code, name, created_at, revoked) VALUES ($1, $2, $3, 0)")
+                    .bind(code)
+                    .bind(name)
+                    .bind(&now)
+                    .execute(&mut *tx)
+                    .await?;
             }
             sqlx::query("INSERT INTO site_tokens (token_hash, site_code, created_at) VALUES ($1, $2, $3)")
                 .bind(&hash)
@@ -463,10 +452,12 @@ impl Store {
                 .bind(&now)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("UPDATE sites SET revoked = 0 WHERE code = $1")
-                .bind(code)
-                .execute(&mut *tx)
-                .await?;
+            if new_name.is_none() {
+                sqlx::query("UPDATE sites SET revoked = 0 WHERE code = $1")
+                    .bind(code)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
         });
         Ok(token)

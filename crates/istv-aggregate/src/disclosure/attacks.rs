@@ -77,6 +77,14 @@ fn feed(n: usize) -> Vec<Event> {
         .collect()
 }
 
+/// [`feed`] and a ledger of it.
+fn feed_ledger(n: usize) -> (Vec<Event>, Ledger) {
+    let events = feed(n);
+    let mut ledger = Ledger::new();
+    ledger.apply(&events);
+    (events, ledger)
+}
+
 /// The exact tally of the events that satisfy `keep`, recounted.
 fn truth<'a>(events: &'a [Event], keep: impl Fn(&&'a Event) -> bool) -> Tally {
     let mut t = Tally::default();
@@ -124,6 +132,14 @@ struct Attack {
 }
 
 impl Attack {
+    /// One try: the attacker takes `rest` from `total` to learn `x`.
+    fn difference(&mut self, total: u64, rest: u64, x: u64) {
+        self.tried += 1;
+        if total.checked_sub(rest) == Some(x) {
+            self.recovered += 1;
+        }
+    }
+
     fn share(&self) -> f64 {
         self.recovered as f64 / self.tried as f64
     }
@@ -193,10 +209,7 @@ fn total_minus_siblings(events: &[Event], ledger: &Ledger, d: &Disclosure) -> At
                 // The feed's months are big enough that neither figure is
                 // small, so plain suppression publishes both.
                 assert!(true_total - x as u64 >= 8, "{code} {m}");
-                a.tried += 1;
-                if total.checked_sub(rest) == Some(x as u64) {
-                    a.recovered += 1;
-                }
+                a.difference(total, rest, x as u64);
                 if let Some(t) = table {
                     a.expected += collision(t, true_total, true_total - x as u64);
                 }
@@ -208,9 +221,7 @@ fn total_minus_siblings(events: &[Event], ledger: &Ledger, d: &Disclosure) -> At
 
 #[test]
 fn total_minus_published_siblings_recovers_every_suppressed_cell_before_and_few_after() {
-    let events = feed(20_000);
-    let mut ledger = Ledger::new();
-    ledger.apply(&events);
+    let (events, ledger) = feed_ledger(20_000);
     let before = total_minus_siblings(&events, &ledger, &Disclosure::suppress_only(5));
     println!(
         "plain suppression: {} of {} recovered exactly",
@@ -244,9 +255,7 @@ fn total_minus_published_siblings_recovers_every_suppressed_cell_before_and_few_
 
 #[test]
 fn a_range_minus_the_range_one_day_shorter() {
-    let events = feed(20_000);
-    let mut ledger = Ledger::new();
-    ledger.apply(&events);
+    let (events, ledger) = feed_ledger(20_000);
     let d = Disclosure::default();
     let t = d.table().unwrap();
     let mut a = Attack::default();
@@ -270,10 +279,7 @@ fn a_range_minus_the_range_one_day_shorter() {
                 &d,
                 &[("from", &from), ("to", &shorter), ("borough", &code)],
             );
-            a.tried += 1;
-            if long.checked_sub(short) == Some(x) {
-                a.recovered += 1;
-            }
+            a.difference(long, short, x);
             // With no record on the last day the two figures are the same
             // cell, and the difference is an exact 0.
             a.expected += if x == 0 {
@@ -299,9 +305,7 @@ fn a_range_minus_the_range_one_day_shorter() {
 
 #[test]
 fn a_filter_minus_its_complement() {
-    let events = feed(20_000);
-    let mut ledger = Ledger::new();
-    ledger.apply(&events);
+    let (events, ledger) = feed_ledger(20_000);
     let d = Disclosure::default();
     let t = d.table().unwrap();
     let mut a = Attack::default();
@@ -325,10 +329,7 @@ fn a_filter_minus_its_complement() {
             let mut rest = base.to_vec();
             rest.push(("sex", "female,male,not_known"));
             let rest = figure(&ledger, &d, &rest);
-            a.tried += 1;
-            if total.checked_sub(rest) == Some(x) {
-                a.recovered += 1;
-            }
+            a.difference(total, rest, x);
             a.expected += collision(t, whole, whole - x);
         }
     }
@@ -338,9 +339,7 @@ fn a_filter_minus_its_complement() {
 
 #[test]
 fn the_same_cell_gets_the_same_figure_whichever_query_asks() {
-    let events = feed(5_000);
-    let mut ledger = Ledger::new();
-    ledger.apply(&events);
+    let (events, ledger) = feed_ledger(5_000);
     let d = Disclosure::default();
     let t = d.table().unwrap();
     let grouped = Query::from_pairs([("group_by", "month,borough")]).unwrap();
@@ -413,9 +412,7 @@ fn exact_cells(ledger: &Ledger, resolution: &str) -> Vec<(CellIndex, Tally)> {
 
 #[test]
 fn an_h3_parent_is_perturbed_as_one_cell_not_as_the_sum_of_its_children() {
-    let events = feed(5_000);
-    let mut ledger = Ledger::new();
-    ledger.apply(&events);
+    let (events, ledger) = feed_ledger(5_000);
     let d = Disclosure::default();
     let t = d.table().unwrap();
     let run = |r: &str| {
@@ -497,9 +494,7 @@ fn brute_force_merge(events: &[Event], d: &Disclosure, res: Resolution) -> Vec<(
 
 #[test]
 fn merged_map_cells_are_true_whole_cells_decided_on_published_values() {
-    let events = feed(3_000);
-    let mut ledger = Ledger::new();
-    ledger.apply(&events);
+    let (events, ledger) = feed_ledger(3_000);
     let d = Disclosure::default();
     let t = d.table().unwrap();
     for (r, res) in [("10", Resolution::Ten), ("9", Resolution::Nine)] {
@@ -544,9 +539,7 @@ fn merged_map_cells_are_true_whole_cells_decided_on_published_values() {
 fn no_figure_is_flagged_and_none_lies_from_one_to_k_minus_one() {
     // Under the cell key method the flag is never set: a flag would say
     // "1 to 4" about a figure, which the published value does not.
-    let events = feed(5_000);
-    let mut ledger = Ledger::new();
-    ledger.apply(&events);
+    let (_, ledger) = feed_ledger(5_000);
     let d = Disclosure::default();
     let rows = Query::from_pairs([("group_by", "day,borough,sex")])
         .unwrap()

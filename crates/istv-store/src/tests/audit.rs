@@ -139,19 +139,7 @@ async fn verify_passes_and_hashes_follow_the_encoding(store: Store) {
     assert!(empty.is_ok());
     append_four(&store).await;
 
-    type Raw = (
-        i64,
-        String,
-        String,
-        Option<String>,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<i64>,
-        String,
-        String,
-    );
-    let raw: Vec<Raw> = on_db!(&store.db, pool => {
+    let raw: Vec<crate::audit::AuditRow> = on_db!(&store.db, pool => {
         sqlx::query_as(
             "SELECT seq, at, actor, organisation, action, route, parameters, figures, status, hash \
              FROM audit_log ORDER BY seq",
@@ -162,18 +150,11 @@ async fn verify_passes_and_hashes_follow_the_encoding(store: Store) {
     });
     assert_eq!(raw.len(), 4);
     let mut prev = [0u8; 32];
-    for (seq, at, actor, organisation, action, route, parameters, figures, status, stored) in raw {
-        let e = AuditEntry {
-            actor,
-            organisation,
-            action,
-            route,
-            parameters,
-            figures: figures.map(|n| n as u64),
-            status,
-        };
-        let digest = by_hand(&prev, seq as u64, &at, &e);
-        assert_eq!(stored, hex(&digest), "entry {seq}");
+    for row in &raw {
+        let (seq, at, stored) = (row.0, &row.1, &row.9);
+        let e = crate::audit::entry_of(row);
+        let digest = by_hand(&prev, seq as u64, at, &e);
+        assert_eq!(*stored, hex(&digest), "entry {seq}");
         prev = digest;
     }
 

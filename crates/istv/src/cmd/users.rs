@@ -30,34 +30,7 @@ pub enum OrgsCommand {
 pub enum UsersCommand {
     /// Add a user. The password is read from standard input with
     /// --password-stdin, or generated and printed once.
-    Add {
-        /// The sign-in name.
-        name: String,
-        /// The organisation's code.
-        #[arg(long)]
-        org: String,
-        /// uploader, analyst, org_admin or admin.
-        #[arg(long)]
-        role: String,
-        /// Geography: all, or borough codes such as E09000001,E09000033.
-        #[arg(long, default_value = "all")]
-        boroughs: String,
-        /// Finest H3 resolution of cell figures, 7-10.
-        #[arg(long, default_value_t = 10)]
-        max_resolution: u8,
-        /// Finest area level: borough, ward or lsoa.
-        #[arg(long, default_value = "lsoa")]
-        finest_area: String,
-        /// Dimensions allowed, e.g. month,borough,assault_method [default: all].
-        #[arg(long)]
-        dimensions: Option<String>,
-        /// ED sites of an uploader, e.g. RJ122,RYJ01.
-        #[arg(long)]
-        sites: Option<String>,
-        /// Read the password from the first line of standard input.
-        #[arg(long)]
-        password_stdin: bool,
-    },
+    Add(AddUser),
     /// List users.
     List,
     /// Disable a user: their tokens and sessions stop working.
@@ -100,6 +73,37 @@ pub enum UsersCommand {
     },
 }
 
+/// The flags of `istv users add`.
+#[derive(clap::Args)]
+pub struct AddUser {
+    /// The sign-in name.
+    name: String,
+    /// The organisation's code.
+    #[arg(long)]
+    org: String,
+    /// uploader, analyst, org_admin or admin.
+    #[arg(long)]
+    role: String,
+    /// Geography: all, or borough codes such as E09000001,E09000033.
+    #[arg(long, default_value = "all")]
+    boroughs: String,
+    /// Finest H3 resolution of cell figures, 7-10.
+    #[arg(long, default_value_t = 10)]
+    max_resolution: u8,
+    /// Finest area level: borough, ward or lsoa.
+    #[arg(long, default_value = "lsoa")]
+    finest_area: String,
+    /// Dimensions allowed, e.g. month,borough,assault_method [default: all].
+    #[arg(long)]
+    dimensions: Option<String>,
+    /// ED sites of an uploader, e.g. RJ122,RYJ01.
+    #[arg(long)]
+    sites: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
 impl OrgsCommand {
     fn audit(&self) -> Option<(&'static str, Value)> {
         match self {
@@ -116,23 +120,13 @@ impl UsersCommand {
     /// command that changes something.
     fn audit(&self) -> Option<(&'static str, Value)> {
         Some(match self {
-            UsersCommand::Add {
-                name,
-                org,
-                role,
-                boroughs,
-                max_resolution,
-                finest_area,
-                dimensions,
-                sites,
-                password_stdin,
-            } => (
+            UsersCommand::Add(a) => (
                 "users add",
                 json!({
-                    "name": name, "org": org, "role": role, "boroughs": boroughs,
-                    "max_resolution": max_resolution, "finest_area": finest_area,
-                    "dimensions": dimensions, "sites": sites,
-                    "password": if *password_stdin { "stdin" } else { "generated" },
+                    "name": a.name, "org": a.org, "role": a.role, "boroughs": a.boroughs,
+                    "max_resolution": a.max_resolution, "finest_area": a.finest_area,
+                    "dimensions": a.dimensions, "sites": a.sites,
+                    "password": if a.password_stdin { "stdin" } else { "generated" },
                 }),
             ),
             UsersCommand::Disable { name } => ("users disable", json!({"name": name})),
@@ -219,34 +213,28 @@ pub fn users(command: UsersCommand, common: &Common) -> anyhow::Result<ExitCode>
     let audit = command.audit();
     super::runtime()?.block_on(super::audit::audited(common, audit, |store| async move {
         match command {
-            UsersCommand::Add {
-                name,
-                org,
-                role,
-                boroughs,
-                max_resolution,
-                finest_area,
-                dimensions,
-                sites,
-                password_stdin,
-            } => {
-                let role = Role::parse(&role).with_context(|| {
-                    format!("--role {role:?}: expected uploader, analyst, org_admin or admin")
+            UsersCommand::Add(a) => {
+                let role = Role::parse(&a.role).with_context(|| {
+                    format!(
+                        "--role {:?}: expected uploader, analyst, org_admin or admin",
+                        a.role
+                    )
                 })?;
-                let scope = Scope::parse(&boroughs)?;
-                let profile = profile(max_resolution, &finest_area, dimensions.as_deref())?;
-                let sites: Vec<String> = sites
+                let scope = Scope::parse(&a.boroughs)?;
+                let profile = profile(a.max_resolution, &a.finest_area, a.dimensions.as_deref())?;
+                let sites: Vec<String> = a
+                    .sites
                     .iter()
                     .flat_map(|s| s.split(','))
                     .map(|s| s.trim().to_ascii_uppercase())
                     .filter(|s| !s.is_empty())
                     .collect();
-                let (pw, generated) = new_password(password_stdin)?;
+                let (pw, generated) = new_password(a.password_stdin)?;
                 let hash = password::hash(&pw)?;
                 store
                     .add_user(&NewUser {
-                        name: &name,
-                        org: &org,
+                        name: &a.name,
+                        org: &a.org,
                         role,
                         password_hash: &hash,
                         scope: &scope,
@@ -254,7 +242,7 @@ pub fn users(command: UsersCommand, common: &Common) -> anyhow::Result<ExitCode>
                         sites: &sites,
                     })
                     .await?;
-                eprintln!("user {name} added ({role}, boroughs {scope})");
+                eprintln!("user {} added ({role}, boroughs {scope})", a.name);
                 if generated {
                     eprintln!("their password (shown once):");
                     println!("{pw}");
