@@ -37,7 +37,7 @@ pub struct Args {
     #[arg(long, env = "ISTV_TRANSACTIONAL_ID")]
     transactional_id: Option<String>,
     /// Most messages per transaction.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = istv_kafka::geocode::DEFAULT_BATCH_MAX)]
     batch_max: usize,
     /// Longest a batch waits to fill after its first message, in
     /// milliseconds.
