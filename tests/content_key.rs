@@ -77,3 +77,56 @@ fn the_key_is_made_once_and_kept_across_restarts() {
         "{err}"
     );
 }
+
+/// `istv query` keys no record (it takes no upload), so it neither makes
+/// the key nor reads it, and answers as `istv serve` over the same store.
+#[test]
+fn istv_query_neither_makes_nor_reads_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let site = add_site(data, None, "RJ122");
+    let key_file = data.join("content-hash.key");
+    let elsewhere = data.join("keys").join("serve.key");
+    let feed: String = FEED.lines().next().unwrap().to_string()
+        + "\n"
+        + &(0..12)
+            .map(|i| format!("RJ122,Q{i},2024-01-05T22:00,sharp_object,street,19,male\n"))
+            .collect::<String>();
+    let server = Server::start(
+        data,
+        None,
+        &[
+            "--no-warm-geocoder",
+            "--max-perturbation",
+            "0",
+            "--content-key-file",
+            elsewhere.to_str().unwrap(),
+        ],
+    );
+    let (status, receipt) = post_upload(&server.base, &site, "text/csv", feed.as_bytes());
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(counts(&receipt), (12, 0, 0));
+    let answer = |base: &str| {
+        let (status, body) = get(&format!("{base}/api/v1/aggregates?group_by=assault_method"));
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["rows"].clone()
+    };
+    let served = answer(&server.base);
+    // Twelve rows, all sharp_object: one row, far above k.
+    assert_eq!(served.as_array().map(Vec::len), Some(1), "{served}");
+    assert_eq!(served[0]["assault_method"], "sharp_object");
+    assert_eq!(served[0]["count"], 12);
+    assert!(server.terminate().success());
+    assert!(!key_file.exists());
+
+    let query = Server::start_query(data, None, &["--max-perturbation", "0"]);
+    assert!(!key_file.exists(), "istv query made a key");
+    assert_eq!(answer(&query.base), served);
+    assert!(query.terminate().success());
+
+    // A key it would fail to read does not stop it.
+    std::fs::write(&key_file, "damaged\n").unwrap();
+    let query = Server::start_query(data, None, &["--max-perturbation", "0"]);
+    assert_eq!(answer(&query.base), served);
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), "damaged\n");
+}

@@ -10,12 +10,15 @@
 //! 3. aggregate: the resulting [`Event`] is what the store counts.
 //!
 //! [`driver`] runs the stages over a whole upload and writes its batches to
-//! a [`Sink`], which a store implements.
+//! a [`Sink`], which a store implements, or forwards its validated rows to
+//! a [`ForwardSink`] (a broker) for later stages to place.
 #![warn(missing_docs)]
 
 pub mod driver;
 
-pub use driver::{DriverError, Ingest, Receipt, RowCounts, Sink, Writer, RECEIPT_ERROR_CAP};
+pub use driver::{
+    forward, DriverError, ForwardSink, Ingest, Receipt, RowCounts, Sink, Writer, RECEIPT_ERROR_CAP,
+};
 pub use istv_aggregate::ContentKey;
 
 use istv_aggregate::{ContentHasher, ContentHashes, DisclosureKeys, Event};

@@ -11,11 +11,12 @@
 //! counts rows whose record id came earlier in the same file.
 
 use crate::error::ApiError;
+use crate::sink::{finish_upload, row_errors};
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
-use istv_core::{Attendance, Feed, FieldError, FileError, Validator};
-use istv_pipeline::{Receipt, RowCounts, RECEIPT_ERROR_CAP};
-use istv_store::{Completion, RowError, UploadId};
+use istv_core::{Attendance, FieldError, Validator};
+use istv_pipeline::{ForwardSink, Receipt};
+use istv_store::{Store, UploadId};
 use std::io::Read;
 
 /// The upload a forwarded batch belongs to.
@@ -51,7 +52,8 @@ pub trait Forward: Send + Sync + 'static {
     }
 }
 
-/// Runs one forwarded upload on this (blocking) thread.
+/// Runs one forwarded upload on this (blocking) thread: the pipeline's
+/// reader ([`istv_pipeline::forward`]) over a [`Broker`].
 pub(crate) fn process<R: Read + Send + 'static>(
     forward: &dyn Forward,
     reader: R,
@@ -62,114 +64,64 @@ pub(crate) fn process<R: Read + Send + 'static>(
 ) -> Result<Receipt, ApiError> {
     let runtime = tokio::runtime::Handle::current();
     let store = state.store();
-    let mut receipt = Receipt::new(upload.to_string(), site);
-    let finish = |receipt: &Receipt| -> Result<(), ApiError> {
-        let json = serde_json::to_value(receipt).map_err(|e| ApiError::Internal(e.to_string()))?;
-        runtime.block_on(store.finish_upload(
-            upload,
-            Completion {
-                rows: receipt.rows,
-                rejected: receipt.rejected,
-                receipt: &json,
-                errors: &[],
-            },
-        ))?;
-        Ok(())
-    };
-    let mut feed = match Feed::from_reader(reader, format) {
-        Ok(f) => f,
-        Err(e) => {
-            let message = e.to_string();
-            receipt.error = Some(message.clone());
-            finish(&receipt)?;
-            return Err(match e {
-                FileError::Io(_) => ApiError::BadRequest(message),
-                _ => ApiError::Unprocessable(message),
-            });
-        }
-    };
+    let receipt = Receipt::new(upload.to_string(), site);
+    let mut feed = crate::ingest::open_feed(reader, format, &receipt, |receipt| {
+        finish_upload(&runtime, store, upload, &receipt)
+    })?;
     let upload_id = upload.to_string();
-    let to = ForwardUpload {
-        upload_id: &upload_id,
-        site_code: site,
-        received_at: Utc::now(),
+    let mut broker = Broker {
+        forward,
+        to: ForwardUpload {
+            upload_id: &upload_id,
+            site_code: site,
+            received_at: Utc::now(),
+        },
+        upload,
+        store,
+        runtime: &runtime,
     };
     // Rows repeated within the file are counted here: no store is asked.
     let mut validator = Validator::new(Utc::now()).for_site(site);
-    let batch_rows = state.config().batch_rows.max(1);
-    let mut attendances: Vec<Attendance> = Vec::with_capacity(batch_rows.min(4096));
-    let mut errors: Vec<FieldError> = Vec::new();
-    let mut counts = RowCounts::default();
     let metrics = state.metrics();
-    let send = |attendances: &mut Vec<Attendance>,
-                errors: &mut Vec<FieldError>,
-                counts: &mut RowCounts|
-     -> Result<(), ApiError> {
-        forward.send(&to, attendances, errors).map_err(|e| {
-            ApiError::Unavailable(format!(
-                "the broker did not take the upload: {e}; send the file again"
-            ))
-        })?;
+    istv_pipeline::forward(
+        &mut broker,
+        receipt,
+        &mut feed,
+        &mut validator,
+        state.config().batch_rows,
+        |counts| metrics.add_rows(counts),
+    )
+}
+
+/// A forwarded upload's sink: its rows to the [`Forward`], its row errors
+/// and its receipt to the store too.
+struct Broker<'a> {
+    forward: &'a dyn Forward,
+    to: ForwardUpload<'a>,
+    upload: &'a UploadId,
+    store: &'a Store,
+    runtime: &'a tokio::runtime::Handle,
+}
+
+impl ForwardSink for Broker<'_> {
+    type Error = ApiError;
+
+    fn send(&mut self, attendances: &[Attendance], errors: &[FieldError]) -> Result<(), ApiError> {
+        self.forward
+            .send(&self.to, attendances, errors)
+            .map_err(|e| {
+                ApiError::Unavailable(format!(
+                    "the broker did not take the upload: {e}; send the file again"
+                ))
+            })?;
         if !errors.is_empty() {
-            let rows: Vec<RowError> = errors
-                .iter()
-                .map(|e| RowError {
-                    row: e.row,
-                    field: e.field.clone(),
-                    code: e.code.as_str().to_string(),
-                    message: e.message.clone(),
-                })
-                .collect();
-            runtime.block_on(store.add_errors(upload, &rows))?;
+            self.runtime
+                .block_on(self.store.add_errors(self.upload, &row_errors(errors)))?;
         }
-        metrics.add_rows(counts);
-        *counts = RowCounts::default();
-        attendances.clear();
-        errors.clear();
         Ok(())
-    };
-    loop {
-        let raw = match feed.next() {
-            None => break,
-            Some(Ok(raw)) => raw,
-            Some(Err(e)) => {
-                receipt.error = Some(e.to_string());
-                break;
-            }
-        };
-        let verdict = validator.validate(&raw);
-        receipt.rows += 1;
-        counts.received += 1;
-        match verdict.record {
-            Some(record) => {
-                receipt.accepted += 1;
-                counts.accepted += 1;
-                if verdict.replaces.is_some() {
-                    receipt.replaced_in_file += 1;
-                }
-                attendances.push(record);
-            }
-            None => {
-                receipt.rejected += 1;
-                for e in verdict.errors {
-                    counts.rejected[e.code as usize] += 1;
-                    if receipt.errors.len() < RECEIPT_ERROR_CAP {
-                        receipt.errors.push(e.clone());
-                    } else {
-                        receipt.errors_not_shown += 1;
-                    }
-                    errors.push(e);
-                }
-            }
-        }
-        if attendances.len() >= batch_rows || errors.len() >= batch_rows {
-            send(&mut attendances, &mut errors, &mut counts)?;
-        }
     }
-    if !(attendances.is_empty() && errors.is_empty()) {
-        send(&mut attendances, &mut errors, &mut counts)?;
+
+    fn finish(&mut self, receipt: &Receipt) -> Result<(), ApiError> {
+        finish_upload(self.runtime, self.store, self.upload, receipt)
     }
-    metrics.add_rows(&counts);
-    finish(&receipt)?;
-    Ok(receipt)
 }

@@ -242,23 +242,15 @@ fn process(
         return crate::forward::process(&**forward, reader, format, site, upload, state);
     }
     let writer = state.writer();
-    let ticket = StoreUpload {
+    let ticket = || StoreUpload {
         id: upload.clone(),
         span: tracing::Span::current(),
     };
-    let mut receipt = Receipt::new(upload.to_string(), site);
-    let mut feed = match Feed::from_reader(reader, format) {
-        Ok(f) => f,
-        Err(e) => {
-            let message = e.to_string();
-            receipt.error = Some(message.clone());
-            writer.finish(ticket, receipt).map_err(driver_error)?;
-            return Err(match e {
-                FileError::Io(_) => ApiError::BadRequest(message),
-                _ => ApiError::Unprocessable(message),
-            });
-        }
-    };
+    let receipt = Receipt::new(upload.to_string(), site);
+    let mut feed = open_feed(reader, format, &receipt, |receipt| {
+        writer.finish(ticket(), receipt).map_err(driver_error)?;
+        Ok(())
+    })?;
     // The store counts rows repeated within the upload, so the validator need
     // not remember every record id of a multi-million-row file.
     let mut validator = Validator::new(chrono::Utc::now())
@@ -276,7 +268,7 @@ fn process(
     ingest
         .run(
             writer,
-            ticket,
+            ticket(),
             receipt,
             &mut feed,
             &mut validator,
@@ -286,6 +278,27 @@ fn process(
             },
         )
         .map_err(driver_error)
+}
+
+/// The feed of an upload's body. A body that is not a feed ends the
+/// upload at once: `finish` gets the receipt saying why, and the answer is
+/// 400 when the body could not be read, else 422.
+pub(crate) fn open_feed<R: Read + Send + 'static>(
+    reader: R,
+    format: Option<Format>,
+    receipt: &Receipt,
+    finish: impl FnOnce(Receipt) -> Result<(), ApiError>,
+) -> Result<Feed, ApiError> {
+    Feed::from_reader(reader, format).or_else(|e| {
+        let message = e.to_string();
+        let mut receipt = receipt.clone();
+        receipt.error = Some(message.clone());
+        finish(receipt)?;
+        Err(match e {
+            FileError::Io(_) => ApiError::BadRequest(message),
+            _ => ApiError::Unprocessable(message),
+        })
+    })
 }
 
 /// The answer for an upload the driver stopped.

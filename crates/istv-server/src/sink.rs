@@ -63,32 +63,46 @@ impl Sink for StoreSink {
 
     fn add_errors(&self, upload: &StoreUpload, errors: &[FieldError]) -> Result<(), ApiError> {
         let _enter = upload.span.enter();
-        let errors: Vec<RowError> = errors
-            .iter()
-            .map(|e| RowError {
-                row: e.row,
-                field: e.field.clone(),
-                code: e.code.as_str().to_string(),
-                message: e.message.clone(),
-            })
-            .collect();
         self.runtime
-            .block_on(self.store.add_errors(&upload.id, &errors))?;
+            .block_on(self.store.add_errors(&upload.id, &row_errors(errors)))?;
         Ok(())
     }
 
     fn finish(&self, upload: &StoreUpload, receipt: &Receipt) -> Result<(), ApiError> {
         let _enter = upload.span.enter();
-        let json = serde_json::to_value(receipt).map_err(|e| ApiError::Internal(e.to_string()))?;
-        self.runtime.block_on(self.store.finish_upload(
-            &upload.id,
-            Completion {
-                rows: receipt.rows,
-                rejected: receipt.rejected,
-                receipt: &json,
-                errors: &[],
-            },
-        ))?;
-        Ok(())
+        finish_upload(&self.runtime, &self.store, &upload.id, receipt)
     }
+}
+
+/// Row errors as the store keeps them.
+pub(crate) fn row_errors(errors: &[FieldError]) -> Vec<RowError> {
+    errors
+        .iter()
+        .map(|e| RowError {
+            row: e.row,
+            field: e.field.clone(),
+            code: e.code.as_str().to_string(),
+            message: e.message.clone(),
+        })
+        .collect()
+}
+
+/// Ends `upload` in the store with its receipt, blocking on `runtime`.
+pub(crate) fn finish_upload(
+    runtime: &tokio::runtime::Handle,
+    store: &Store,
+    upload: &UploadId,
+    receipt: &Receipt,
+) -> Result<(), ApiError> {
+    let json = serde_json::to_value(receipt).map_err(|e| ApiError::Internal(e.to_string()))?;
+    runtime.block_on(store.finish_upload(
+        upload,
+        Completion {
+            rows: receipt.rows,
+            rejected: receipt.rejected,
+            receipt: &json,
+            errors: &[],
+        },
+    ))?;
+    Ok(())
 }

@@ -75,9 +75,11 @@ pub struct ServerConfig {
     /// users cannot average many queries by sharing them out.
     pub query_rate_per_org_per_minute: u32,
     /// The deployment's secret key of records' content hashes (kept in the
-    /// data directory by `istv serve`). The default is random per process,
-    /// which suits tests only: under another key every re-sent row of a
-    /// record stored before counts as a correction.
+    /// data directory by `istv serve`); only uploads stored here (not
+    /// forwarded) are keyed with it. The default is random per process,
+    /// which suits tests, and a service that takes no upload: under another
+    /// key every re-sent row of a record stored before counts as a
+    /// correction.
     pub content_key: istv_aggregate::ContentKey,
     /// The bearer token a Prometheus scrape may send for `/metrics`.
     pub metrics_token: Option<String>,

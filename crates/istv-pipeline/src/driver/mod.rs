@@ -13,12 +13,19 @@
 //! back every reader once the sink falls behind. [`Ingest::run_with`] runs
 //! one upload with a writer thread of its own.
 //!
+//! [`forward`] runs an upload whose rows go on unplaced instead (to a
+//! broker, say): the same reader validates and counts them, and the
+//! calling thread sends each batch to a [`ForwardSink`] in turn.
+//!
 //! Nothing here is asynchronous: a sink over an asynchronous store blocks
 //! on it (see the HTTP adapter's store sink).
 
+mod events;
+mod forward;
 mod reader;
 mod writer;
 
+pub use forward::{forward, ForwardSink};
 pub use writer::Writer;
 
 use istv_aggregate::{BatchOutcome, Event, LocationStatus};
@@ -114,47 +121,37 @@ pub trait Sink {
     fn finish(&self, upload: &Self::Upload, receipt: &Receipt) -> Result<(), Self::Error>;
 }
 
-impl<S: Sink + ?Sized> Sink for &S {
-    type Upload = S::Upload;
-    type Error = S::Error;
+/// A sink behind a reference or a shared pointer is that sink.
+macro_rules! sink_through {
+    ($($pointer:ty),+) => {$(
+        impl<S: Sink + ?Sized> Sink for $pointer {
+            type Upload = S::Upload;
+            type Error = S::Error;
 
-    fn write_batch(
-        &self,
-        upload: &Self::Upload,
-        events: &[Event],
-    ) -> Result<BatchOutcome, Self::Error> {
-        (**self).write_batch(upload, events)
-    }
+            fn write_batch(
+                &self,
+                upload: &Self::Upload,
+                events: &[Event],
+            ) -> Result<BatchOutcome, Self::Error> {
+                (**self).write_batch(upload, events)
+            }
 
-    fn add_errors(&self, upload: &Self::Upload, errors: &[FieldError]) -> Result<(), Self::Error> {
-        (**self).add_errors(upload, errors)
-    }
+            fn add_errors(
+                &self,
+                upload: &Self::Upload,
+                errors: &[FieldError],
+            ) -> Result<(), Self::Error> {
+                (**self).add_errors(upload, errors)
+            }
 
-    fn finish(&self, upload: &Self::Upload, receipt: &Receipt) -> Result<(), Self::Error> {
-        (**self).finish(upload, receipt)
-    }
+            fn finish(&self, upload: &Self::Upload, receipt: &Receipt) -> Result<(), Self::Error> {
+                (**self).finish(upload, receipt)
+            }
+        }
+    )+};
 }
 
-impl<S: Sink + ?Sized> Sink for std::sync::Arc<S> {
-    type Upload = S::Upload;
-    type Error = S::Error;
-
-    fn write_batch(
-        &self,
-        upload: &Self::Upload,
-        events: &[Event],
-    ) -> Result<BatchOutcome, Self::Error> {
-        (**self).write_batch(upload, events)
-    }
-
-    fn add_errors(&self, upload: &Self::Upload, errors: &[FieldError]) -> Result<(), Self::Error> {
-        (**self).add_errors(upload, errors)
-    }
-
-    fn finish(&self, upload: &Self::Upload, receipt: &Receipt) -> Result<(), Self::Error> {
-        (**self).finish(upload, receipt)
-    }
-}
+sink_through!(&S, std::sync::Arc<S>);
 
 /// Why an upload stopped before its receipt.
 #[derive(Debug)]
@@ -274,7 +271,7 @@ impl Ingest<'_> {
         validator: &mut Validator,
         observe: impl FnMut(&RowCounts),
     ) -> Result<Receipt, DriverError<S::Error>> {
-        reader::read(
+        events::read(
             writer.jobs(),
             upload,
             receipt,
@@ -298,7 +295,7 @@ impl Ingest<'_> {
         std::thread::scope(|scope| {
             let (jobs, queue) = std::sync::mpsc::sync_channel(1);
             scope.spawn(move || writer::serve(sink, queue));
-            reader::read(&jobs, upload, receipt, (feed, validator), self, observe)
+            events::read(&jobs, upload, receipt, (feed, validator), self, observe)
             // Dropping `jobs` ends the writer, which has answered every job.
         })
     }

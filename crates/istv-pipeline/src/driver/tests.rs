@@ -1,7 +1,7 @@
 use super::*;
 use chrono::{TimeZone, Utc};
 use istv_aggregate::Ledger;
-use istv_core::Format;
+use istv_core::{Attendance, Format};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -200,33 +200,38 @@ fn stored_before() -> LedgerSink {
     sink
 }
 
-#[test]
-fn a_receipt_counts_new_rejected_duplicate_and_corrected_rows() {
-    let sink = stored_before();
-    let receipt = run(&sink, "u1", &mixed_upload(), 10_000).unwrap();
-    let errors = receipt.errors.clone();
+/// Checks the receipt of [`mixed_upload`] as `u1`, with the duplicates and
+/// corrections its sink found.
+fn assert_mixed_receipt(receipt: &Receipt, duplicates: u64, corrections: u64) {
+    assert_eq!(receipt.errors.len(), 1);
+    assert_eq!(receipt.errors[0].row, 3);
+    assert_eq!(receipt.errors[0].code, ErrorCode::InvalidDatetime);
     assert_eq!(
-        receipt,
+        *receipt,
         Receipt {
             upload_id: "u1".into(),
             site_code: "RJ122".into(),
             rows: 7,
             accepted: 6,
             rejected: 1,
-            // A-8 as stored, and row 6 as row 1.
-            duplicates: 2,
-            // A-9 changed, and row 7 changing row 2.
-            corrections: 2,
-            errors,
+            duplicates,
+            corrections,
+            errors: receipt.errors.clone(),
             errors_not_shown: 0,
             // Rows 6 and 7.
             replaced_in_file: 2,
             error: None,
         }
     );
-    assert_eq!(receipt.errors.len(), 1);
-    assert_eq!(receipt.errors[0].row, 3);
-    assert_eq!(receipt.errors[0].code, ErrorCode::InvalidDatetime);
+}
+
+#[test]
+fn a_receipt_counts_new_rejected_duplicate_and_corrected_rows() {
+    let sink = stored_before();
+    let receipt = run(&sink, "u1", &mixed_upload(), 10_000).unwrap();
+    // A-8 as stored, and row 6 as row 1; A-9 changed, and row 7 changing
+    // row 2.
+    assert_mixed_receipt(&receipt, 2, 2);
     assert_eq!(sink.record_ids(), ["A-1", "A-2", "A-8", "A-9"]);
     assert_eq!(sink.total(), 4);
     // The later row wins.
@@ -579,4 +584,129 @@ fn a_receipt_keeps_its_json_shape() {
         "{json}"
     );
     assert_eq!(serde_json::from_str::<Receipt>(&json).unwrap(), r);
+}
+
+/// What a forward sink was asked, in order.
+#[derive(Debug, Clone, PartialEq)]
+enum Forwarded {
+    /// Record ids of the attendances, then row numbers of the errors.
+    Send(Vec<String>, Vec<u64>),
+    Finish(Receipt),
+}
+
+/// A broker in memory: the calls made, refusing the `refuse_at`th send
+/// (counted from 1; 0: none).
+#[derive(Default)]
+struct ForwardLog {
+    calls: Vec<Forwarded>,
+    sends: usize,
+    refuse_at: usize,
+}
+
+impl ForwardSink for ForwardLog {
+    type Error = Refused;
+
+    fn send(&mut self, attendances: &[Attendance], errors: &[FieldError]) -> Result<(), Refused> {
+        assert!(!(attendances.is_empty() && errors.is_empty()));
+        self.sends += 1;
+        if self.sends == self.refuse_at {
+            return Err(Refused(self.sends));
+        }
+        self.calls.push(Forwarded::Send(
+            attendances.iter().map(|a| a.record_id.clone()).collect(),
+            errors.iter().map(|e| e.row).collect(),
+        ));
+        Ok(())
+    }
+
+    fn finish(&mut self, receipt: &Receipt) -> Result<(), Refused> {
+        self.calls.push(Forwarded::Finish(receipt.clone()));
+        Ok(())
+    }
+}
+
+/// A validator that remembers record ids, as a forwarded upload's does.
+fn tracking_validator() -> Validator {
+    Validator::new(Utc.with_ymd_and_hms(2024, 7, 1, 0, 0, 0).unwrap()).for_site("RJ122")
+}
+
+/// Forwards `csv` in batches of `batch_rows`; returns the receipt and the
+/// (received, accepted) counts observed for each batch with rows.
+fn forward_run(
+    sink: &mut ForwardLog,
+    csv: &str,
+    batch_rows: usize,
+) -> (Result<Receipt, Refused>, Vec<(u64, u64)>) {
+    let mut seen = Vec::new();
+    let receipt = forward(
+        sink,
+        Receipt::new("u1", "RJ122"),
+        &mut feed(csv),
+        &mut tracking_validator(),
+        batch_rows,
+        |c| {
+            if c.received > 0 {
+                seen.push((c.received, c.accepted));
+            }
+        },
+    );
+    (receipt, seen)
+}
+
+#[test]
+fn a_forwarded_upload_goes_in_batches_of_batch_rows_then_its_receipt() {
+    let mut sink = ForwardLog::default();
+    let (receipt, seen) = forward_run(&mut sink, &mixed_upload(), 2);
+    let receipt = receipt.unwrap();
+    // Duplicates and corrections are decided downstream, where the records
+    // are; the validator finds rows 6 and 7 replacing rows 1 and 2.
+    assert_mixed_receipt(&receipt, 0, 0);
+    let ids = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // A batch is sent once it has two attendances; row 3's error goes
+    // with the batch it was read in.
+    assert_eq!(
+        sink.calls,
+        [
+            Forwarded::Send(ids(&["A-1", "A-2"]), vec![]),
+            Forwarded::Send(ids(&["A-8", "A-9"]), vec![3]),
+            Forwarded::Send(ids(&["A-1", "A-2"]), vec![]),
+            Forwarded::Finish(receipt),
+        ]
+    );
+    assert_eq!(seen, [(2, 2), (3, 2), (2, 2)]);
+}
+
+#[test]
+fn a_forward_sink_failing_ends_the_upload_without_a_receipt() {
+    let mut sink = ForwardLog {
+        refuse_at: 2,
+        ..ForwardLog::default()
+    };
+    let (receipt, seen) = forward_run(&mut sink, &rows(5), 2);
+    assert_eq!(receipt.unwrap_err(), Refused(2));
+    assert_eq!(
+        sink.calls,
+        [Forwarded::Send(vec!["R-0".into(), "R-1".into()], vec![])]
+    );
+    // Counted once the sink holds a batch: the refused one is not.
+    assert_eq!(seen, [(2, 2)]);
+}
+
+#[test]
+fn a_sink_counts_rows_replaced_in_the_upload_whatever_the_validator_tracks() {
+    let sink = stored_before();
+    let receipt = Stages::new()
+        .ingest(10_000)
+        .run_with(
+            &sink,
+            "u1".to_string(),
+            Receipt::new("u1", "RJ122"),
+            &mut feed(&mixed_upload()),
+            &mut tracking_validator(),
+            |_| {},
+        )
+        .unwrap();
+    // Rows 6 and 7 replaced once: the sink's count, not the validator's
+    // as well.
+    assert_mixed_receipt(&receipt, 2, 2);
 }

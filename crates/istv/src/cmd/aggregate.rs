@@ -65,33 +65,18 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<ExitCode> {
-    let log_format = args
-        .log_format
-        .clone()
-        .or(file.log_format.clone())
-        .unwrap_or_else(|| "text".into());
-    super::init_logging(&log_format)?;
+    super::start_logging(args.log_format.as_deref(), file)?;
     let brokers = args
         .brokers
         .clone()
         .or(file.brokers.clone())
         .context("--brokers (or ISTV_BROKERS) is required")?;
-    let defaults = istv_server::ServerConfig::default();
-    let disclosure = istv_server::ServerConfig {
-        suppress_below: args
-            .suppress_below
-            .or(file.suppress_below)
-            .unwrap_or(defaults.suppress_below),
-        max_perturbation: args
-            .max_perturbation
-            .or(file.max_perturbation)
-            .unwrap_or(defaults.max_perturbation),
-        perturbation_variance: args
-            .perturbation_variance
-            .or(file.perturbation_variance)
-            .unwrap_or(defaults.perturbation_variance),
-        ..defaults
-    }
+    let disclosure = super::serve::disclosure_settings(
+        args.suppress_below,
+        args.max_perturbation,
+        args.perturbation_variance,
+        file,
+    )
     .disclosure()
     .context("invalid disclosure control settings")?;
     let mut client = Vec::new();

@@ -28,18 +28,13 @@ pub fn run(args: IngestArgs, common: &Common, file: &FileConfig) -> anyhow::Resu
     if let Some(flag) = args.serve.serve_only() {
         anyhow::bail!("{flag} is a flag of istv serve only, not of istv ingest");
     }
-    let log_format = args
-        .serve
-        .log_format()
-        .or(file.log_format.clone())
-        .unwrap_or_else(|| "text".into());
-    super::init_logging(&log_format)?;
+    super::start_logging(args.serve.log_format(), file)?;
     let Settings {
         config,
         tls,
         metrics_listen,
         listen,
-    } = serve::settings(&args.serve, common, file)?;
+    } = serve::settings(&args.serve, common, file, true)?;
     let kafka = args.kafka.settings(file)?;
     let registry = args.kafka.registry(file)?;
     let ids = SchemaIds {

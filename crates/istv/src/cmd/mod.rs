@@ -19,7 +19,7 @@ pub mod validate;
 
 use istv_core::Format;
 
-pub(crate) use serve::{init_logging, shutdown_signal};
+pub(crate) use serve::{init_logging, shutdown_signal, start_logging};
 
 /// Parses `--format`.
 pub fn parse_format(s: &str) -> Result<Format, String> {

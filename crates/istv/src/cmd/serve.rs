@@ -86,8 +86,8 @@ pub struct Args {
     #[arg(long, env = "ISTV_QUERY_RATE_PER_ORG_PER_MINUTE")]
     query_rate_per_org_per_minute: Option<u32>,
     /// The file of the secret key of records' content hashes, created
-    /// (mode 0600) on first start; back it up with the store [default:
-    /// content-hash.key in the data directory].
+    /// (mode 0600) on first start; back it up with the store; istv query
+    /// needs none [default: content-hash.key in the data directory].
     #[arg(long, env = "ISTV_CONTENT_KEY_FILE")]
     content_key_file: Option<std::path::PathBuf>,
     /// A browser session ends after this many minutes without a request
@@ -150,9 +150,15 @@ impl Args {
     }
 
     /// `--log-format`.
-    pub(crate) fn log_format(&self) -> Option<String> {
-        self.log_format.clone()
+    pub(crate) fn log_format(&self) -> Option<&str> {
+        self.log_format.as_deref()
     }
+}
+
+/// Starts logging in the format of `flag` (`--log-format`) over the
+/// file's, text by default.
+pub(crate) fn start_logging(flag: Option<&str>, file: &FileConfig) -> anyhow::Result<()> {
+    init_logging(flag.or(file.log_format.as_deref()).unwrap_or("text"))
 }
 
 pub(crate) fn init_logging(format: &str) -> anyhow::Result<()> {
@@ -180,7 +186,8 @@ pub fn run(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<Exi
 
 /// Runs `istv query`: the query API and portal of `istv serve` over the
 /// same store, taking no upload (another service, `istv aggregate`, fills
-/// the store). It loads no geography: nothing is geocoded.
+/// the store). It loads no geography and no content key: nothing is
+/// geocoded or keyed.
 pub fn run_query(args: Args, common: &Common, file: &FileConfig) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         !args.demo,
@@ -196,19 +203,13 @@ fn run_as(
     file: &FileConfig,
     query_only: bool,
 ) -> anyhow::Result<ExitCode> {
-    let log_format = args
-        .log_format
-        .clone()
-        .or(file.log_format.clone())
-        .unwrap_or_else(|| "text".into());
-    init_logging(&log_format)?;
+    start_logging(args.log_format(), file)?;
     let Settings {
-        mut config,
+        config,
         tls,
         metrics_listen,
         listen,
-    } = settings(&args, common, file)?;
-    config.ingest = !query_only;
+    } = settings(&args, common, file, !query_only)?;
     let demo_metrics_token = config.metrics_token.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -313,13 +314,20 @@ pub(crate) struct Settings {
     pub(crate) listen: String,
 }
 
-/// Reads the settings of `args` over `file`.
+/// Reads the settings of `args` over `file`, for a service that takes
+/// uploads when `uploads`.
 pub(crate) fn settings(
     args: &Args,
     common: &Common,
     file: &FileConfig,
+    uploads: bool,
 ) -> anyhow::Result<Settings> {
-    let defaults = ServerConfig::default();
+    let defaults = disclosure_settings(
+        args.suppress_below,
+        args.max_perturbation,
+        args.perturbation_variance,
+        file,
+    );
     let config = ServerConfig {
         max_body_bytes: args
             .max_body_bytes
@@ -330,18 +338,6 @@ pub(crate) fn settings(
             .or(file.per_token_concurrency)
             .unwrap_or(defaults.per_token_concurrency)
             .max(1),
-        suppress_below: args
-            .suppress_below
-            .or(file.suppress_below)
-            .unwrap_or(defaults.suppress_below),
-        max_perturbation: args
-            .max_perturbation
-            .or(file.max_perturbation)
-            .unwrap_or(defaults.max_perturbation),
-        perturbation_variance: args
-            .perturbation_variance
-            .or(file.perturbation_variance)
-            .unwrap_or(defaults.perturbation_variance),
         batch_rows: args
             .batch_rows
             .or(file.batch_rows)
@@ -451,20 +447,24 @@ pub(crate) fn settings(
     let tls = tls_files
         .map(|(cert, key)| istv_server::Tls::from_pem_files(&cert, &key))
         .transpose()?;
-    let key_path = args
-        .content_key_file
-        .clone()
-        .or(file.content_key_file.clone())
-        .unwrap_or_else(|| common.data_dir.join(crate::content_key::FILE_NAME));
-    let (content_key, created) = crate::content_key::load_or_create(&key_path)?;
-    if created {
-        tracing::info!(path = %key_path.display(), "created the content hash key: back it up with the store; under another key every re-sent record counts as a correction");
-    }
     let mut config = ServerConfig {
         tls: tls.is_some(),
-        content_key,
+        ingest: uploads,
         ..config
     };
+    // Only uploads are keyed: a service without them reads or makes no key.
+    if uploads {
+        let key_path = args
+            .content_key_file
+            .clone()
+            .or(file.content_key_file.clone())
+            .unwrap_or_else(|| common.data_dir.join(crate::content_key::FILE_NAME));
+        let (content_key, created) = crate::content_key::load_or_create(&key_path)?;
+        if created {
+            tracing::info!(path = %key_path.display(), "created the content hash key: back it up with the store; under another key every re-sent record counts as a correction");
+        }
+        config.content_key = content_key;
+    }
     // Bad disclosure parameters stop the start, not a later query.
     config
         .disclosure()
@@ -489,6 +489,29 @@ pub(crate) fn settings(
         metrics_listen,
         listen,
     })
+}
+
+/// The default settings with disclosure control (k, D and V) from the
+/// flags over the file, as `istv serve` and `istv aggregate` take them.
+pub(crate) fn disclosure_settings(
+    suppress_below: Option<u64>,
+    max_perturbation: Option<u32>,
+    perturbation_variance: Option<f64>,
+    file: &FileConfig,
+) -> ServerConfig {
+    let defaults = ServerConfig::default();
+    ServerConfig {
+        suppress_below: suppress_below
+            .or(file.suppress_below)
+            .unwrap_or(defaults.suppress_below),
+        max_perturbation: max_perturbation
+            .or(file.max_perturbation)
+            .unwrap_or(defaults.max_perturbation),
+        perturbation_variance: perturbation_variance
+            .or(file.perturbation_variance)
+            .unwrap_or(defaults.perturbation_variance),
+        ..defaults
+    }
 }
 
 /// Completes on SIGTERM or Ctrl-C.
