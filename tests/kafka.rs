@@ -14,7 +14,7 @@ use istv_server::registry_client::RegistryClient;
 use istv_wire::dead_letter::{self, Origin, Routed};
 use istv_wire::{encode, topics, Decoder, PoisonKind, Value};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::time::Duration;
@@ -65,19 +65,7 @@ async fn read(
             .await
             .unwrap_or_else(|_| panic!("only {} of {n} messages within a minute", got.len()))
             .expect("the consumer reads");
-        let headers = msg
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| {
-                        (
-                            h.key.to_owned(),
-                            String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let headers = istv_e2e::kafka::text_headers(&msg);
         got.push((
             String::from_utf8(msg.key().unwrap().to_vec()).unwrap(),
             msg.partition(),

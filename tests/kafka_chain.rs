@@ -171,17 +171,7 @@ async fn two_aggregate_instances_one_killed_count_every_event_once() {
     let tansu = Tansu::start();
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::start(dir.path(), None, &[]);
-    let o = istv(dir.path())
-        .args(["topics", "create", "--brokers", &tansu.brokers])
-        .args([
-            "--partitions",
-            &PARTITIONS.to_string(),
-            "--replication-factor",
-            "1",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    tansu.create_topics(dir.path(), "", PARTITIONS as u32);
     let url = registry.url.clone();
     let schema_id = tokio::task::spawn_blocking(move || {
         RegistryClient::new(&url, Duration::from_secs(10))
@@ -327,12 +317,7 @@ async fn ingest_geocode_and_two_aggregates_answer_as_istv_serve() {
     let tansu = Tansu::start();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    let o = istv(data)
-        .args(["topics", "create", "--brokers", &tansu.brokers])
-        .args(["--partitions", "4", "--replication-factor", "1"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    tansu.create_topics(data, "", 4);
     let registry = Registry::start(data, None, &["--register-schemas"]);
     istv_e2e::import_boroughs(data);
     let token = istv_e2e::add_site(data, None, "RJ122");

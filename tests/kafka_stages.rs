@@ -25,7 +25,7 @@ use istv_server::registry_client::RegistryClient;
 use istv_wire::records::{attendance_from_value, attendance_value, rejection_from_value};
 use istv_wire::{encode, frame, topics, Decoder, GeocodedEvent};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
 use std::collections::BTreeMap;
@@ -89,19 +89,7 @@ fn read(c: &BaseConsumer, want: usize, limit: Duration, quiet: Duration) -> Vec<
         );
         if let Some(m) = c.poll(Duration::from_millis(100)) {
             let m = m.expect("the consumer reads");
-            let headers = m
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| {
-                            (
-                                h.key.to_owned(),
-                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let headers = istv_e2e::kafka::text_headers(&m);
             got.push((
                 String::from_utf8(m.key().unwrap_or_default().to_vec()).unwrap(),
                 m.payload().unwrap_or_default().to_vec(),
@@ -194,19 +182,7 @@ fn an_upload_through_ingest_and_geocode_and_each_poison_kind() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     let prefix = "k.";
-    let o = istv(data)
-        .args(["topics", "create", "--brokers", &broker.brokers])
-        .args([
-            "--prefix",
-            prefix,
-            "--partitions",
-            "3",
-            "--replication-factor",
-            "1",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    broker.create_topics(data, prefix, 3);
     let registry = Registry::start(data, None, &["--register-schemas", "--prefix", prefix]);
     let registry_client = RegistryClient::new(&registry.url, Duration::from_secs(10));
     import_boroughs(data);
@@ -484,19 +460,7 @@ fn geocode_killed_mid_stream_and_restarted_loses_nothing_and_repeats_at_most_its
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     let prefix = "s.";
-    let o = istv(data)
-        .args(["topics", "create", "--brokers", &broker.brokers])
-        .args([
-            "--prefix",
-            prefix,
-            "--partitions",
-            "3",
-            "--replication-factor",
-            "1",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    broker.create_topics(data, prefix, 3);
     let registry = Registry::start(data, None, &["--register-schemas", "--prefix", prefix]);
     let registry_client = RegistryClient::new(&registry.url, Duration::from_secs(10));
     std::fs::write(
@@ -626,62 +590,36 @@ fn geocode_killed_mid_stream_and_restarted_loses_nothing_and_repeats_at_most_its
 /// tansu gives a read_committed consumer the messages of aborted
 /// transactions, and of a transaction left open by a producer that died
 /// (aborted when its successor of the same id starts), as if committed.
+/// Sends `n` messages of key `a` to `topic`, `{prefix}0` onwards.
+fn send_numbered(p: &BaseProducer, topic: &str, prefix: &str, n: usize) {
+    for i in 0..n {
+        let payload = format!("{prefix}{i}");
+        p.send(BaseRecord::to(topic).key("a").payload(&payload))
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+}
+
 #[test]
 fn tansu_shows_aborted_and_dangling_transactions_to_read_committed_consumers() {
     let broker = Tansu::start();
     let dir = tempfile::tempdir().unwrap();
-    let o = istv(dir.path())
-        .args(["topics", "create", "--brokers", &broker.brokers])
-        .args([
-            "--prefix",
-            "p.",
-            "--partitions",
-            "1",
-            "--replication-factor",
-            "1",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    broker.create_topics(dir.path(), "p.", 1);
     let topic = format!("p.{}", topics::GEOCODED);
     let mut config = client(producer_config(&broker.brokers));
     config.set("transactional.id", "probe");
     let p: BaseProducer = config.create().unwrap();
     p.init_transactions(Duration::from_secs(30)).unwrap();
     p.begin_transaction().unwrap();
-    for i in 0..5 {
-        p.send(
-            BaseRecord::to(&topic)
-                .key("a")
-                .payload(&format!("aborted{i}")),
-        )
-        .map_err(|(e, _)| e)
-        .unwrap();
-    }
+    send_numbered(&p, &topic, "aborted", 5);
     p.flush(Duration::from_secs(10)).unwrap();
     p.abort_transaction(Duration::from_secs(30)).unwrap();
     p.begin_transaction().unwrap();
-    for i in 0..3 {
-        p.send(
-            BaseRecord::to(&topic)
-                .key("a")
-                .payload(&format!("committed{i}")),
-        )
-        .map_err(|(e, _)| e)
-        .unwrap();
-    }
+    send_numbered(&p, &topic, "committed", 3);
     p.commit_transaction(Duration::from_secs(30)).unwrap();
     // An open transaction left by a process that died: a new producer of the same id.
     p.begin_transaction().unwrap();
-    for i in 0..4 {
-        p.send(
-            BaseRecord::to(&topic)
-                .key("a")
-                .payload(&format!("dangling{i}")),
-        )
-        .map_err(|(e, _)| e)
-        .unwrap();
-    }
+    send_numbered(&p, &topic, "dangling", 4);
     p.flush(Duration::from_secs(10)).unwrap();
     std::mem::forget(p);
     let mut config = client(producer_config(&broker.brokers));

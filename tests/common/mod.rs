@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod events;
+pub mod kafka;
 pub mod process;
 pub mod registry;
 pub mod tansu;

@@ -9,7 +9,7 @@
 //! heartbeat intervals, hence [`consumer_config`].
 
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -109,6 +109,23 @@ impl Tansu {
             "tansu did not start: {}",
             std::fs::read_to_string(&log).unwrap_or_default()
         );
+    }
+
+    /// Creates istv's topics with `istv topics create` under `prefix`
+    /// (none when empty), `partitions` each, replication 1; fails the test
+    /// if the command fails.
+    pub fn create_topics(&self, data: &Path, prefix: &str, partitions: u32) {
+        let mut command = crate::istv(data);
+        command.args(["topics", "create", "--brokers", &self.brokers]);
+        if !prefix.is_empty() {
+            command.args(["--prefix", prefix]);
+        }
+        let o = command
+            .args(["--partitions", &partitions.to_string()])
+            .args(["--replication-factor", "1"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", crate::stderr(&o));
     }
 
     /// What the broker has written so far.
