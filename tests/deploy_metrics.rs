@@ -665,18 +665,11 @@ fn kafka_services_exposed() -> BTreeMap<String, Vec<BTreeMap<String, String>>> {
         "--schema-registry-url",
         &registry.url,
     ];
-    let ingest_args = [&["ingest"][..], &common, &["--no-warm-geocoder"]].concat();
-    let ingest = Service::start(data, &ingest_args, "istv ingest listening on ");
-    let ingest_base = ingest.announced.split(',').next().unwrap().to_owned();
+    let (ingest, ingest_base) =
+        Service::ingest(data, &tansu.brokers, &registry.url, &["--no-warm-geocoder"]);
     // geocode reads the content key ingest made.
-    let geocode_args = [
-        &["geocode"][..],
-        &common,
-        &stats,
-        &["--transactional-id", "metrics-geocode"],
-    ]
-    .concat();
-    let geocode = Service::start(data, &geocode_args, "istv geocode on ");
+    let geocode_args = [&stats[..], &["--transactional-id", "metrics-geocode"]].concat();
+    let geocode = Service::geocode(data, &tansu.brokers, &registry.url, &geocode_args);
     let db = fresh_pg_database("deploy_metrics");
     let aggregator = Aggregator::start(data, &db, &[&common[2..], &stats[..]].concat());
 

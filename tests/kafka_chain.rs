@@ -321,31 +321,10 @@ async fn ingest_geocode_and_two_aggregates_answer_as_istv_serve() {
     let registry = Registry::start(data, None, &["--register-schemas"]);
     istv_e2e::import_boroughs(data);
     let token = istv_e2e::add_site(data, None, "RJ122");
-    let args = vec![
-        "ingest",
-        "--listen",
-        "127.0.0.1:0",
-        "--brokers",
-        &tansu.brokers,
-        "--schema-registry-url",
-        &registry.url,
-        "--no-warm-geocoder",
-    ];
-    let ingest = Service::start(data, &args, "istv ingest listening on ");
-    let base = ingest.announced.split(',').next().unwrap().to_owned();
-    let args = vec![
-        "geocode",
-        "--listen",
-        "127.0.0.1:0",
-        "--brokers",
-        &tansu.brokers,
-        "--schema-registry-url",
-        &registry.url,
-        "--transactional-id",
-        "chain-geocode-1",
-    ];
-    let geocode = Service::start(data, &args, "istv geocode on ");
-    let geocode_args = args.clone();
+    let (_ingest, base) =
+        Service::ingest(data, &tansu.brokers, &registry.url, &["--no-warm-geocoder"]);
+    let geocode_args = ["--transactional-id", "chain-geocode-1"];
+    let geocode = Service::geocode(data, &tansu.brokers, &registry.url, &geocode_args);
 
     let db = fresh_pg_database("kafka_chain_full");
     let store = Store::connect(&db).await.unwrap();
@@ -400,7 +379,7 @@ async fn ingest_geocode_and_two_aggregates_answer_as_istv_serve() {
     let geocoded_at_kill = geocoded();
     drop(geocode);
     eprintln!("geocode killed after {geocoded_at_kill} of {accepted} events");
-    let _geocode = Service::start(data, &geocode_args, "istv geocode on ");
+    let _geocode = Service::geocode(data, &tansu.brokers, &registry.url, &geocode_args);
     while total(store.clone()).await < accepted / 3 {
         assert!(Instant::now() < deadline, "no progress");
         tokio::time::sleep(Duration::from_millis(20)).await;

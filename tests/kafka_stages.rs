@@ -42,19 +42,8 @@ fn client(pairs: Vec<(&'static str, String)>) -> ClientConfig {
 
 /// `istv geocode` on the store and geography of `dir`.
 fn geocode(dir: &Path, brokers: &str, registry: &str, prefix: &str, extra: &[&str]) -> Service {
-    let mut args = vec![
-        "geocode",
-        "--listen",
-        "127.0.0.1:0",
-        "--brokers",
-        brokers,
-        "--schema-registry-url",
-        registry,
-        "--topic-prefix",
-        prefix,
-    ];
-    args.extend_from_slice(extra);
-    Service::start(dir, &args, "istv geocode on ")
+    let args = [&["--topic-prefix", prefix][..], extra].concat();
+    Service::geocode(dir, brokers, registry, &args)
 }
 
 /// A message as read: key, value, headers.
@@ -188,20 +177,12 @@ fn an_upload_through_ingest_and_geocode_and_each_poison_kind() {
     import_boroughs(data);
     let token = add_site(data, None, "RJ122");
 
-    let ingest_args = vec![
-        "ingest",
-        "--listen",
-        "127.0.0.1:0",
-        "--brokers",
+    let (ingest, base) = Service::ingest(
+        data,
         &broker.brokers,
-        "--schema-registry-url",
         &registry.url,
-        "--topic-prefix",
-        prefix,
-        "--no-warm-geocoder",
-    ];
-    let ingest = Service::start(data, &ingest_args, "istv ingest listening on ");
-    let base = ingest.announced.split(',').next().unwrap().to_owned();
+        &["--topic-prefix", prefix, "--no-warm-geocoder"],
+    );
 
     // A generated feed with a tenth of its rows wrong in one field.
     let feed_path = data.join("feed.csv");

@@ -800,3 +800,59 @@ fn tables_left_to_the_first_points() {
     let log = server.log();
     assert!(!log.contains("geocoding tables built"), "{log}");
 }
+
+/// `istv upload` of a file over the service's body limit reports the
+/// service's 413 and its reason: the file's length goes first, so the
+/// refusal arrives before the body (a file far larger than the socket's
+/// buffers, which a refusal in the middle of the body would cut off with a
+/// broken pipe). A file under the limit goes through the same way.
+#[test]
+fn istv_upload_over_the_body_limit_reports_the_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = add_site(dir.path(), None, "RJ122");
+    let server = Server::start(dir.path(), None, &["--max-body-bytes", "4096"]);
+    let row = |i: usize| {
+        format!("RJ122,B{i},2024-03-01T22:00,body_part,street,51.5080,-0.1281,30,male\n")
+    };
+    let small = file(
+        dir.path(),
+        "small.csv",
+        format!("{HEADER}{}{}", row(1), row(2)),
+    );
+    let big_rows: String = (0..100_000).map(row).collect();
+    let big = file(dir.path(), "big.csv", format!("{HEADER}{big_rows}"));
+    assert!(std::fs::metadata(&big).unwrap().len() > 6 << 20);
+    let upload = |path: &std::path::Path| {
+        istv(dir.path())
+            .arg("upload")
+            .arg(path)
+            .args(["--url", &server.base, "--token", &token])
+            .output()
+            .unwrap()
+    };
+
+    let o = upload(&big);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("the service refused the upload (413") && err.contains("the limit is 4096"),
+        "{err}"
+    );
+
+    let o = upload(&small);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let receipt: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        (receipt["rows"].as_u64(), receipt["accepted"].as_u64()),
+        (Some(2), Some(2))
+    );
+    // The refusal came from the headers: only the second upload started.
+    let started = || server.log().matches("upload started").count();
+    for _ in 0..500 {
+        if started() > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(started(), 1, "{}", server.log());
+}

@@ -30,22 +30,9 @@ impl Aggregator {
     pub fn metrics(&self) -> String {
         super::get_with(&format!("{}/metrics", self.base), None).1
     }
-
-    /// Everything it wrote to stderr so far.
-    pub fn log(&self) -> String {
-        self.process.log()
-    }
-
-    /// Sends SIGKILL and waits.
-    pub fn kill9(self) {
-        self.process.kill9();
-    }
-
-    /// Sends SIGTERM and waits for the exit.
-    pub fn terminate(self) -> std::process::ExitStatus {
-        self.process.terminate()
-    }
 }
+
+crate::process_handle!(Aggregator);
 
 /// The value of a counter or gauge line `name{labels} value` in metrics
 /// text, summed over the lines whose labels contain every one of `labels`.

@@ -246,22 +246,9 @@ impl Server {
             token,
         }
     }
-
-    /// Everything the server wrote to stderr so far.
-    pub fn log(&self) -> String {
-        self.process.log()
-    }
-
-    /// Sends SIGKILL and waits.
-    pub fn kill9(self) {
-        self.process.kill9();
-    }
-
-    /// Sends SIGTERM and waits for a clean exit.
-    pub fn terminate(self) -> std::process::ExitStatus {
-        self.process.terminate()
-    }
 }
+
+crate::process_handle!(Server);
 
 /// An HTTP client that reports every status instead of failing on 4xx/5xx.
 pub fn http() -> ureq::Agent {

@@ -137,13 +137,69 @@ impl Service {
         Service { announced, process }
     }
 
-    /// Everything it wrote to stderr so far.
-    pub fn log(&self) -> String {
-        self.process.log()
+    /// `istv ingest` on `data_dir` over `brokers` and the registry at
+    /// `registry_url`, with `extra` arguments: the service and the base URL
+    /// of its upload API.
+    pub fn ingest(
+        data_dir: &std::path::Path,
+        brokers: &str,
+        registry_url: &str,
+        extra: &[&str],
+    ) -> (Service, String) {
+        let args = [&["ingest"][..], &kafka_args(brokers, registry_url), extra].concat();
+        let ingest = Service::start(data_dir, &args, "istv ingest listening on ");
+        let base = ingest.announced.split(',').next().unwrap().to_owned();
+        (ingest, base)
     }
 
-    /// Sends SIGKILL and waits.
-    pub fn kill9(self) {
-        self.process.kill9();
+    /// `istv geocode` on `data_dir` over `brokers` and the registry at
+    /// `registry_url`, with `extra` arguments.
+    pub fn geocode(
+        data_dir: &std::path::Path,
+        brokers: &str,
+        registry_url: &str,
+        extra: &[&str],
+    ) -> Service {
+        let args = [&["geocode"][..], &kafka_args(brokers, registry_url), extra].concat();
+        Service::start(data_dir, &args, "istv geocode on ")
     }
 }
+
+/// The arguments every Kafka service of the tests takes: its own listener
+/// on any free port, the brokers and the schema registry.
+fn kafka_args<'a>(brokers: &'a str, registry_url: &'a str) -> [&'a str; 6] {
+    [
+        "--listen",
+        "127.0.0.1:0",
+        "--brokers",
+        brokers,
+        "--schema-registry-url",
+        registry_url,
+    ]
+}
+
+/// `log`, `kill9` and `terminate` of a test's launcher type, which holds
+/// its [`Process`] in a field named `process`.
+#[macro_export]
+macro_rules! process_handle {
+    ($launcher:ty) => {
+        impl $launcher {
+            /// Everything it wrote to stderr so far.
+            pub fn log(&self) -> String {
+                self.process.log()
+            }
+
+            /// Sends SIGKILL and waits.
+            pub fn kill9(self) {
+                self.process.kill9();
+            }
+
+            /// Sends SIGTERM and waits for the exit.
+            pub fn terminate(self) -> std::process::ExitStatus {
+                self.process.terminate()
+            }
+        }
+    };
+}
+
+crate::process_handle!(Service);

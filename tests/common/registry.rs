@@ -21,14 +21,6 @@ impl Registry {
         let (process, url) = Process::spawn(cmd, "istv registry listening on ", "istv registry");
         Registry { url, process }
     }
-
-    /// Everything it wrote to stderr so far.
-    pub fn log(&self) -> String {
-        self.process.log()
-    }
-
-    /// Sends SIGTERM and waits for the exit.
-    pub fn terminate(self) -> std::process::ExitStatus {
-        self.process.terminate()
-    }
 }
+
+crate::process_handle!(Registry);

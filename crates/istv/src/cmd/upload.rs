@@ -103,7 +103,15 @@ pub fn send(
 ) -> anyhow::Result<serde_json::Value> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let size = file.metadata()?.len();
+    let meta = file.metadata()?;
+    let size = meta.len();
+    // A file's length is known: sent as Content-Length with `Expect:
+    // 100-continue`, so that a service that refuses it from its headers (a
+    // body over its limit, a wrong token) answers before any byte of the
+    // body is sent, and that answer is what the user sees, not the broken
+    // pipe of a connection closed in the middle of the body. A pipe is
+    // streamed chunked.
+    let sized = meta.is_file().then_some(size);
     let format = format.or_else(|| Format::from_path(path));
     let content_type = match format {
         Some(Format::Csv) => "text/csv",
@@ -128,13 +136,20 @@ pub fn send(
     }
     let agent: ureq::Agent = config.build().into();
     let body = Tracked {
-        inner: file,
+        // No more than the length announced, should the file grow.
+        inner: file.take(sized.unwrap_or(u64::MAX)),
         bar: bar.clone(),
     };
-    let mut response = agent
+    let mut request = agent
         .post(url)
         .header("Authorization", &format!("Bearer {token}"))
-        .header("Content-Type", content_type)
+        .header("Content-Type", content_type);
+    if let Some(len) = sized {
+        request = request
+            .header("Content-Length", &len.to_string())
+            .header("Expect", "100-continue");
+    }
+    let mut response = request
         .send(ureq::SendBody::from_reader(&mut std::io::BufReader::new(
             body,
         )))
