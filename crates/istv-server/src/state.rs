@@ -375,12 +375,21 @@ impl AppState {
                 })?
                 .expect("the query semaphore is never closed")
         };
-        let answer = tokio::time::timeout_at(deadline, run).await.map_err(|_| {
+        // The store stops the statement at the same deadline: a query
+        // given up on does not keep its connection busy.
+        let run = istv_store::with_deadline(deadline.into_std(), run);
+        let timed_out = || {
             ApiError::Busy(format!(
                 "the query took longer than the limit of {} s; narrow it (a shorter range, fewer groups) or retry",
                 limit.as_secs_f64()
             ))
-        })?;
+        };
+        let answer = match tokio::time::timeout_at(deadline, run).await {
+            Err(_) => Err(timed_out()),
+            // Interrupted by the store at the deadline, just before the timer.
+            Ok(Err(_)) if tokio::time::Instant::now() >= deadline => Err(timed_out()),
+            Ok(answer) => answer,
+        };
         drop(permit);
         answer
     }
@@ -541,5 +550,34 @@ mod tests {
         );
         // Its turn is given back.
         assert_eq!(state.0.queries.available_permits(), 2);
+    }
+
+    /// The store stops a statement at the query's deadline, and its error
+    /// can come back just before the server's own timer fires: it is the
+    /// time limit's 503 too, not a failure of the store. An error before
+    /// the deadline stays what it is.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_query_the_store_stopped_at_the_deadline_is_the_time_limit() {
+        let state = state(2, 8, 50).await;
+        let stopped = state
+            .query(async {
+                // Past the deadline, but without yielding to the timer.
+                std::thread::sleep(std::time::Duration::from_millis(80));
+                Err::<(), _>(ApiError::Internal("interrupted".into()))
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&stopped, ApiError::Busy(m) if m.contains("longer than the limit")),
+            "{stopped:?}"
+        );
+        let failed = state
+            .query(async { Err::<(), _>(ApiError::Internal("broken".into())) })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&failed, ApiError::Internal(m) if m == "broken"),
+            "{failed:?}"
+        );
     }
 }

@@ -69,6 +69,7 @@ mod batch;
 mod check;
 mod codec;
 mod connect;
+mod deadline;
 mod ids;
 mod offsets;
 mod portal;
@@ -81,6 +82,7 @@ mod sqlite;
 
 pub use accounts::{Account, ApiToken, NewSession, NewUser, Org, Session};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord, BreakKind, Broken, VerifyReport};
+pub use deadline::with_deadline;
 pub use ids::UploadId;
 pub use istv_aggregate::{BatchOutcome, Disclosure, Event, Query, Row};
 pub use offsets::{OffsetMove, PartitionOffset, StreamBatch};

@@ -1122,6 +1122,7 @@ async fn postgres_migrations_before(conn: &mut sqlx::PgConnection, version: i64)
 mod accounts;
 mod audit;
 mod content_hash;
+mod deadline;
 mod identity;
 mod offsets;
 mod portal;

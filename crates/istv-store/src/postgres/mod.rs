@@ -18,8 +18,13 @@ pub(crate) async fn connect(url: &str) -> Result<(PgPool, PgPool)> {
         .connect_with(options.clone())
         .await?;
     sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+    // Each query connection takes the deadline of the query taking it.
     let read = PgPoolOptions::new()
         .max_connections(READ_CONNECTIONS)
+        .after_connect(|conn, _| Box::pin(crate::deadline::arm_postgres(conn)))
+        .before_acquire(|conn, _| {
+            Box::pin(async move { crate::deadline::arm_postgres(conn).await.map(|()| true) })
+        })
         .connect_lazy_with(options);
     Ok((pool, read))
 }

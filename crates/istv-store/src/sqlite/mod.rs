@@ -55,8 +55,13 @@ pub(crate) async fn connect(url: &str) -> Result<(SqlitePool, SqlitePool)> {
     let read = if in_memory {
         pool.clone()
     } else {
+        // Each query connection takes the deadline of the query taking it.
         SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
+            .after_connect(|conn, _| Box::pin(crate::deadline::arm_sqlite(conn)))
+            .before_acquire(|conn, _| {
+                Box::pin(async move { crate::deadline::arm_sqlite(conn).await.map(|()| true) })
+            })
             .connect_lazy_with(options)
     };
     Ok((pool, read))
