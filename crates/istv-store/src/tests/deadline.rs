@@ -6,29 +6,19 @@ use super::*;
 use crate::{with_deadline, Db};
 use std::time::{Duration, Instant};
 
-/// A statement that takes seconds on either database, and its answer.
-fn slow(store: &Store) -> (&'static str, i64) {
+/// A statement of about `seconds` on either database (SQLite: counting
+/// about ten million rows a second), and its answer.
+fn taking(store: &Store, seconds: f64) -> (String, i64) {
     match store.read {
-        // About 3 s of virtual-machine steps here.
-        Db::Sqlite(_) => (
-            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 30000000) \
-             SELECT count(*) FROM c",
-            30_000_000,
-        ),
-        Db::Postgres(_) => ("SELECT 1::BIGINT FROM pg_sleep(3)", 1),
-    }
-}
-
-/// A statement that takes about 0.3 s: longer than a deadline already
-/// passed allows, short enough to run to its end in the test.
-fn short(store: &Store) -> (&'static str, i64) {
-    match store.read {
-        Db::Sqlite(_) => (
-            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) \
-             SELECT count(*) FROM c",
-            3_000_000,
-        ),
-        Db::Postgres(_) => ("SELECT 1::BIGINT FROM pg_sleep(0.3)", 1),
+        Db::Sqlite(_) => {
+            let rows = (seconds * 1e7) as i64;
+            let sql = format!(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {rows}) \
+                 SELECT count(*) FROM c"
+            );
+            (sql, rows)
+        }
+        Db::Postgres(_) => (format!("SELECT 1::BIGINT FROM pg_sleep({seconds})"), 1),
     }
 }
 
@@ -37,10 +27,10 @@ async fn run(store: &Store, sql: &str) -> Result<i64, sqlx::Error> {
 }
 
 async fn statements_stop_at_their_deadline(store: Store) {
-    let (sql, _) = slow(&store);
+    let (sql, _) = taking(&store, 3.0);
     let started = Instant::now();
     let deadline = started + Duration::from_millis(200);
-    let err = with_deadline(deadline, run(&store, sql))
+    let err = with_deadline(deadline, run(&store, &sql))
         .await
         .expect_err("the statement outlives its deadline");
     let took = started.elapsed();
@@ -56,18 +46,18 @@ async fn statements_stop_at_their_deadline(store: Store) {
 
     // Every connection of the pool, taken again with no deadline, runs a
     // statement longer than a passed deadline allows to its end.
-    let (sql, answer) = short(&store);
+    let (sql, answer) = taking(&store, 0.3);
     let runs: Vec<_> = (0..READ_CONNECTIONS)
         .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move { run(&store, sql).await })
+            let (store, sql) = (store.clone(), sql.clone());
+            tokio::spawn(async move { run(&store, &sql).await })
         })
         .collect();
     for got in runs {
         assert_eq!(got.await.unwrap().unwrap(), answer);
     }
     // And under a deadline already passed, the same statement stops.
-    let err = with_deadline(Instant::now(), run(&store, sql)).await;
+    let err = with_deadline(Instant::now(), run(&store, &sql)).await;
     assert!(err.is_err(), "{err:?}");
 }
 
