@@ -657,21 +657,26 @@ fn kafka_services_exposed() -> BTreeMap<String, Vec<BTreeMap<String, String>>> {
     let token = add_site(data, None, "RJ122");
     // Statistics (and so the lag gauges) every half second, not every 5 s.
     let stats = ["--kafka-option", "statistics.interval.ms=500"];
-    let common = [
-        "--listen",
-        "127.0.0.1:0",
-        "--brokers",
-        &tansu.brokers,
-        "--schema-registry-url",
-        &registry.url,
-    ];
     let (ingest, ingest_base) =
         Service::ingest(data, &tansu.brokers, &registry.url, &["--no-warm-geocoder"]);
     // geocode reads the content key ingest made.
     let geocode_args = [&stats[..], &["--transactional-id", "metrics-geocode"]].concat();
     let geocode = Service::geocode(data, &tansu.brokers, &registry.url, &geocode_args);
     let db = fresh_pg_database("deploy_metrics");
-    let aggregator = Aggregator::start(data, &db, &[&common[2..], &stats[..]].concat());
+    let aggregator = Aggregator::start(
+        data,
+        &db,
+        &[
+            &[
+                "--brokers",
+                &tansu.brokers,
+                "--schema-registry-url",
+                &registry.url,
+            ][..],
+            &stats,
+        ]
+        .concat(),
+    );
 
     let feed = format!(
         "{HEADER}RJ122,K1,2024-01-05T22:00,sharp_object,street,51.5080,-0.1281,19,male\n\

@@ -71,7 +71,10 @@ async function drawnAfter(page, action) {
       lastApiEndMs: last,
       requests: api.length,
       failed: failedApi.length,
-      failedRequests: failedApi.map((e) => `${e.responseStatus} ${new URL(e.name).pathname}${new URL(e.name).search}`),
+      failedRequests: failedApi.map((e) => {
+        const url = new URL(e.name);
+        return `${e.responseStatus} ${url.pathname}${url.search}`;
+      }),
     };
   }, t0);
 }
