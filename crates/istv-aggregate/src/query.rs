@@ -610,6 +610,13 @@ impl Query {
         self.group_by.iter().any(daily) || self.filters.iter().any(|(d, _)| daily(d))
     }
 
+    /// True when the query needs each count's date, not only its month and
+    /// weekday: it groups or filters by day or week.
+    pub fn needs_date(&self) -> bool {
+        let dated = |d: &Dimension| matches!(d, Dimension::Day | Dimension::Week);
+        self.group_by.iter().any(dated) || self.filters.iter().any(|(d, _)| dated(d))
+    }
+
     /// Folds a store's rows for [`Query::plan`] (values in the order of
     /// `plan.columns`, then the summed tally) into published rows: time
     /// filters applied, labels computed, counts summed per label, sorted,

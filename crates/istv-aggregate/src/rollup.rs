@@ -1,5 +1,5 @@
-//! Roll-ups: the cube summed over all but a few of its dimensions, per day
-//! or per month, kept exact at ingest so that a query reads a number of
+//! Roll-ups: the cube summed over all but a few of its dimensions, per day,
+//! per month or per month and weekday, kept exact at ingest so that a query reads a number of
 //! rows that grows with its answer, not with the history.
 //!
 //! Each [`Rollup`] names the cube columns it keeps and the time grains it is
@@ -8,7 +8,8 @@
 //! table ([`RollupDeltas`]), applied in the batch's transaction. A query is
 //! [`route`]d to the smallest roll-up that keeps every column it groups or
 //! filters by: whole months come from the month table, the days at either
-//! end from the day table. A query no roll-up covers reads the cube.
+//! end from the day table; a weekday over whole months from the month and
+//! weekday table. A query no roll-up covers reads the cube.
 
 use crate::cube::{cell_to_int, CellResolution, Column, Cube, CubeKey, Tally, Value};
 use crate::event::{Event, LocationStatus};
@@ -17,7 +18,7 @@ use chrono::{Datelike, NaiveDate};
 use h3o::CellIndex;
 use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 /// The time bucket of a roll-up table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26,6 +27,13 @@ pub enum Grain {
     Day,
     /// A calendar month; buckets are `year * 12 + month - 1`.
     Month,
+    /// A calendar month split by day of the week: buckets are the month's
+    /// bucket times 7 plus the weekday (Monday 0). A bucket stands for the
+    /// first date of its month on its weekday, so a month's or a weekday's
+    /// label is exact and a day's or a week's is not: it answers queries
+    /// over whole months that group or filter by neither (the portal's
+    /// hour x weekday heatmap at a seventh of a day table's rows).
+    MonthWeekday,
 }
 
 /// Days from 1 January of year 1 to 1 January 1970.
@@ -37,6 +45,7 @@ impl Grain {
         match self {
             Grain::Day => "day",
             Grain::Month => "month",
+            Grain::MonthWeekday => "mwd",
         }
     }
 
@@ -45,6 +54,9 @@ impl Grain {
         match self {
             Grain::Day => day.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE,
             Grain::Month => day.year() * 12 + day.month0() as i32,
+            Grain::MonthWeekday => {
+                Grain::Month.bucket(day) * 7 + day.weekday().num_days_from_monday() as i32
+            }
         }
     }
 
@@ -57,6 +69,12 @@ impl Grain {
             Grain::Month => {
                 NaiveDate::from_ymd_opt(bucket.div_euclid(12), bucket.rem_euclid(12) as u32 + 1, 1)
             }
+            Grain::MonthWeekday => {
+                let first = Grain::Month.start(bucket.div_euclid(7))?;
+                let want = bucket.rem_euclid(7) as u32;
+                let have = first.weekday().num_days_from_monday();
+                first.checked_add_days(chrono::Days::new(u64::from((want + 7 - have) % 7)))
+            }
         }
     }
 }
@@ -66,7 +84,7 @@ pub const MAX_COLUMNS: usize = 3;
 
 /// A roll-up: the cube summed over every column but `columns` and the time
 /// bucket.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rollup {
     /// Short name, part of its tables' names.
     pub name: &'static str,
@@ -87,14 +105,16 @@ const BOTH: &[Grain] = &[Grain::Day, Grain::Month];
 const DAY: &[Grain] = &[Grain::Day];
 const MONTH: &[Grain] = &[Grain::Month];
 
-/// Every roll-up, smallest first: a query goes to the first that covers it.
+/// The chosen roll-ups, smallest first (before [`pairs`]): a query goes to
+/// the first roll-up of [`ROLLUPS`] that covers it.
 /// Chosen from the published query set (README): time series overall, per
 /// site and per borough, hour and weekday per borough, method and place
 /// type, age and sex, H3 maps at resolutions 7, 8 and (per borough) 10,
 /// wards by method, and LSOAs; and from the portal's views under each of
 /// its filters (method, place type, age band, sex, site): the map's
-/// resolution-7 hexagons (and 8 by method), the hour x weekday heatmap, the
-/// breakdowns by method and by place type, and the top boroughs. Each day
+/// resolution-7 hexagons (and 8 by method), the breakdowns by method and by
+/// place type, and the top boroughs (the heatmap under a filter other than
+/// method is [`pairs`]' at [`Grain::MonthWeekday`]). Each day
 /// table costs about one row write per record of a batch spread over a
 /// year, so days are kept only where the query set needs them (weeks,
 /// weekdays, days, a borough's week of resolution-10 cells); the rest is
@@ -102,7 +122,7 @@ const MONTH: &[Grain] = &[Grain::Month];
 /// table that covers it, or the cube. A roll-up that only a filter on its
 /// first column sends queries to leads with that column, so that the
 /// filtered query reads one contiguous range.
-pub const ROLLUPS: &[Rollup] = &[
+const CHOSEN: &[Rollup] = &[
     Rollup {
         name: "t",
         columns: &[],
@@ -244,30 +264,92 @@ pub const ROLLUPS: &[Rollup] = &[
         lead: 1,
         grains: MONTH,
     },
-    Rollup {
-        name: "lh",
-        columns: &[Column::LocationType, Column::Hour],
-        lead: 0,
-        grains: DAY,
-    },
-    Rollup {
-        name: "sh",
-        columns: &[Column::Site, Column::Hour],
-        lead: 1,
-        grains: DAY,
-    },
-    Rollup {
-        name: "ash",
-        columns: &[Column::AgeBand, Column::Sex, Column::Hour],
-        lead: 0,
-        grains: DAY,
-    },
 ];
+
+const MONTH_WEEKDAY: &[Grain] = &[Grain::MonthWeekday];
+
+/// The portal's filters besides the date, with their letters in the names
+/// of [`pairs`]' roll-ups (which start with `p`: the chosen names spell
+/// site and sex both with `s`).
+const FILTERS: [(Column, &str); 6] = [
+    (Column::Method, "m"),
+    (Column::LocationType, "l"),
+    (Column::AgeBand, "a"),
+    (Column::Sex, "x"),
+    (Column::Site, "s"),
+    (Column::Borough, "b"),
+];
+
+/// The roll-ups that answer the portal's views under any two of its
+/// filters: for each pair, the pair with a third filter column (the trend,
+/// the breakdowns by method and by place type, the top boroughs, and every
+/// view under a borough and a filter), with the resolution-7 cell (the
+/// map), and with the hour per month and weekday (the heatmap). A pair
+/// roll-up that an earlier roll-up already covers at its grain is left out:
+/// no query would reach it. The alternative, Apache Pinot's star-tree,
+/// reads as few rows but changes up to one node per star pattern of a
+/// record's path at ingest (`scripts/startree_estimate.py`), and its shape
+/// follows the data; these tables are the same roll-ups as the rest, kept
+/// and checked the same way.
+fn pairs(before: &[Rollup]) -> Vec<Rollup> {
+    let mut out: Vec<Rollup> = Vec::new();
+    let mut add = |columns: Vec<Column>, letters: String, lead: usize, grains: &'static [Grain]| {
+        let candidate = Rollup {
+            name: "",
+            columns: &[],
+            lead,
+            grains,
+        };
+        let covered = before.iter().chain(out.iter()).any(|r| {
+            columns.iter().all(|c| r.columns.contains(c))
+                && candidate.grains.iter().all(|g| r.serves(*g))
+        });
+        if !covered {
+            // Built once, for the life of the process, like the chosen
+            // roll-ups' static lists.
+            out.push(Rollup {
+                name: Box::leak(letters.into_boxed_str()),
+                columns: Box::leak(columns.into_boxed_slice()),
+                ..candidate
+            });
+        }
+    };
+    for (i, (c1, l1)) in FILTERS.iter().enumerate() {
+        for (j, (c2, l2)) in FILTERS.iter().enumerate().skip(i + 1) {
+            for (c3, l3) in FILTERS.iter().skip(j + 1) {
+                add(vec![*c1, *c2, *c3], format!("p{l1}{l2}{l3}"), 3, MONTH);
+            }
+            add(vec![*c1, *c2, R7], format!("p{l1}{l2}c7"), 2, MONTH);
+            add(
+                vec![*c1, *c2, Column::Hour],
+                format!("p{l1}{l2}h"),
+                2,
+                MONTH_WEEKDAY,
+            );
+        }
+    }
+    out
+}
+
+/// Every roll-up: the chosen ones, then [`pairs`]. A query goes to the
+/// first that covers it.
+pub static ROLLUPS: LazyLock<Vec<Rollup>> = LazyLock::new(|| {
+    let mut all = CHOSEN.to_vec();
+    let more = pairs(&all);
+    all.extend(more);
+    all
+});
 
 impl Rollup {
     /// True when it keeps `column` (the day is always kept, as the bucket).
     pub fn keeps(&self, column: Column) -> bool {
         column == Column::Day || self.columns.contains(&column)
+    }
+
+    /// True when it is kept at a grain that answers every query `grain`
+    /// answers: days answer all, the others only themselves.
+    fn serves(&self, grain: Grain) -> bool {
+        self.grains.iter().any(|g| *g == Grain::Day || *g == grain)
     }
 }
 
@@ -440,46 +522,73 @@ pub struct RollupRow<'a> {
 }
 
 /// The changes a batch makes to every roll-up table, summed per row.
-#[derive(Debug)]
+///
+/// The cube keys are kept as they come and summed one table at a time in
+/// [`RollupDeltas::into_tables`]: with some 90 tables, summing each key
+/// into every table's map at once touched a cold map per table and key
+/// (measured side by side on a 500,000-row upload: see the README's
+/// "How a query is answered").
+#[derive(Debug, Default)]
 pub struct RollupDeltas<'a> {
-    maps: Vec<HashMap<RowKey<'a>, Tally, foldhash::fast::RandomState>>,
+    keys: Vec<(KeyView<'a>, Buckets, Tally)>,
 }
 
-impl Default for RollupDeltas<'_> {
-    fn default() -> Self {
-        RollupDeltas::new()
+/// A key's bucket at each grain, worked out once for all tables.
+#[derive(Debug, Clone, Copy)]
+struct Buckets {
+    day: i32,
+    month: i32,
+    month_weekday: i32,
+}
+
+impl Buckets {
+    fn of(day: NaiveDate) -> Buckets {
+        Buckets {
+            day: Grain::Day.bucket(day),
+            month: Grain::Month.bucket(day),
+            month_weekday: Grain::MonthWeekday.bucket(day),
+        }
+    }
+
+    fn at(&self, grain: Grain) -> i32 {
+        match grain {
+            Grain::Day => self.day,
+            Grain::Month => self.month,
+            Grain::MonthWeekday => self.month_weekday,
+        }
     }
 }
 
 impl<'a> RollupDeltas<'a> {
     /// No changes yet.
     pub fn new() -> RollupDeltas<'a> {
-        RollupDeltas {
-            maps: Table::all().iter().map(|_| HashMap::default()).collect(),
-        }
+        RollupDeltas::default()
     }
 
     /// Adds a cube key's change to every table.
     pub fn add(&mut self, key: &KeyView<'a>, tally: Tally) {
-        for (table, map) in Table::all().iter().zip(&mut self.maps) {
-            let mut parts = [Part::Absent; MAX_COLUMNS];
-            for (p, c) in parts.iter_mut().zip(table.rollup.columns) {
-                *p = key.part(*c);
-            }
-            *map.entry((table.grain.bucket(key.day), parts)).or_default() += tally;
-        }
+        self.keys.push((*key, Buckets::of(key.day), tally));
     }
 
     /// The changes per table, without zeros, each table's rows in key order
     /// (which keeps concurrent writers' row locks in one order).
     pub fn into_tables(self) -> Vec<(Table, Vec<RollupRow<'a>>)> {
+        let mut map: HashMap<RowKey<'a>, Tally, foldhash::fast::RandomState> = HashMap::default();
         Table::all()
             .iter()
-            .zip(self.maps)
-            .map(|(table, map)| {
+            .map(|table| {
+                map.clear();
+                let columns = table.rollup.columns;
+                for (key, buckets, tally) in &self.keys {
+                    let mut parts = [Part::Absent; MAX_COLUMNS];
+                    for (p, c) in parts.iter_mut().zip(columns) {
+                        *p = key.part(*c);
+                    }
+                    *map.entry((buckets.at(table.grain), parts)).or_default() += *tally;
+                }
                 let lead = table.rollup.lead;
                 let mut rows: Vec<RollupRow> = map
-                    .into_iter()
+                    .drain()
                     .filter(|(_, t)| !t.is_zero())
                     .map(|((bucket, parts), tally)| RollupRow {
                         bucket,
@@ -578,7 +687,7 @@ pub fn route(query: &Query, plan: &Plan) -> Option<Route> {
         .chain(plan.conditions.iter().map(|(c, _)| c));
     let needed: Vec<Column> = needed.copied().collect();
     let day_bucket = |d: NaiveDate| Grain::Day.bucket(d);
-    for rollup in ROLLUPS {
+    for rollup in ROLLUPS.iter() {
         if !needed.iter().all(|c| rollup.keeps(*c)) {
             continue;
         }
@@ -600,6 +709,20 @@ pub fn route(query: &Query, plan: &Plan) -> Option<Route> {
                 }));
                 scans.extend(tail.map(days));
                 return Some(Route { rollup, scans });
+            }
+        }
+        if !query.needs_date() && has(Grain::MonthWeekday) {
+            if let (None, months, None) = split_months(plan.from, plan.to) {
+                let week = |m: i32| m * 7;
+                let scans = months.map(|(from, to)| Scan {
+                    table: table(Grain::MonthWeekday),
+                    from: from.map(week),
+                    to: to.map(|m| week(m) + 6),
+                });
+                return Some(Route {
+                    rollup,
+                    scans: scans.into_iter().collect(),
+                });
             }
         }
         if has(Grain::Day) {

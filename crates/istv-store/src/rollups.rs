@@ -59,6 +59,15 @@ fn bucket_expr(grain: Grain, backend: Backend) -> &'static str {
         (Grain::Month, _) => {
             "(CAST(substr(day, 1, 4) AS INTEGER) * 12 + CAST(substr(day, 6, 2) AS INTEGER) - 1)"
         }
+        // strftime's %w counts from Sunday; the bucket's weekday from Monday.
+        (Grain::MonthWeekday, Backend::Sqlite) => {
+            "((CAST(substr(day, 1, 4) AS INTEGER) * 12 + CAST(substr(day, 6, 2) AS INTEGER) - 1) * 7 \
+             + (CAST(strftime('%w', day) AS INTEGER) + 6) % 7)"
+        }
+        (Grain::MonthWeekday, Backend::Postgres) => {
+            "((CAST(substr(day, 1, 4) AS INTEGER) * 12 + CAST(substr(day, 6, 2) AS INTEGER) - 1) * 7 \
+             + CAST(EXTRACT(ISODOW FROM CAST(day AS DATE)) AS INTEGER) - 1)"
+        }
     }
 }
 
