@@ -605,16 +605,20 @@ impl Query {
     /// True when the query needs the day of each count, not only its month:
     /// it groups or filters by day, week or weekday.
     pub fn needs_day(&self) -> bool {
-        let daily =
-            |d: &Dimension| matches!(d, Dimension::Day | Dimension::Week | Dimension::Weekday);
-        self.group_by.iter().any(daily) || self.filters.iter().any(|(d, _)| daily(d))
+        self.groups_or_filters_by(|d| {
+            matches!(d, Dimension::Day | Dimension::Week | Dimension::Weekday)
+        })
     }
 
     /// True when the query needs each count's date, not only its month and
     /// weekday: it groups or filters by day or week.
     pub fn needs_date(&self) -> bool {
-        let dated = |d: &Dimension| matches!(d, Dimension::Day | Dimension::Week);
-        self.group_by.iter().any(dated) || self.filters.iter().any(|(d, _)| dated(d))
+        self.groups_or_filters_by(|d| matches!(d, Dimension::Day | Dimension::Week))
+    }
+
+    /// True when a dimension it groups or filters by is one of `these`.
+    fn groups_or_filters_by(&self, these: impl Fn(&Dimension) -> bool) -> bool {
+        self.group_by.iter().any(&these) || self.filters.iter().any(|(d, _)| these(d))
     }
 
     /// Folds a store's rows for [`Query::plan`] (values in the order of

@@ -50,23 +50,24 @@ pub(crate) fn create_sql(table: &Table, backend: Backend) -> String {
     format!("CREATE TABLE {} ({}){tail}", table.name(), cols.join(", "))
 }
 
+/// The month bucket of a records row's `day` text, in SQL.
+const MONTH_BUCKET: &str =
+    "(CAST(substr(day, 1, 4) AS INTEGER) * 12 + CAST(substr(day, 6, 2) AS INTEGER) - 1)";
+
 /// The bucket of a records row's `day` text, in SQL.
-fn bucket_expr(grain: Grain, backend: Backend) -> &'static str {
+fn bucket_expr(grain: Grain, backend: Backend) -> String {
     match (grain, backend) {
         // julianday of a date is its noon-less midnight: N.5 exactly.
-        (Grain::Day, Backend::Sqlite) => "CAST(julianday(day) - 2440587.5 AS INTEGER)",
-        (Grain::Day, Backend::Postgres) => "(CAST(day AS DATE) - DATE '1970-01-01')",
-        (Grain::Month, _) => {
-            "(CAST(substr(day, 1, 4) AS INTEGER) * 12 + CAST(substr(day, 6, 2) AS INTEGER) - 1)"
-        }
-        // strftime's %w counts from Sunday; the bucket's weekday from Monday.
-        (Grain::MonthWeekday, Backend::Sqlite) => {
-            "((CAST(substr(day, 1, 4) AS INTEGER) * 12 + CAST(substr(day, 6, 2) AS INTEGER) - 1) * 7 \
-             + (CAST(strftime('%w', day) AS INTEGER) + 6) % 7)"
-        }
-        (Grain::MonthWeekday, Backend::Postgres) => {
-            "((CAST(substr(day, 1, 4) AS INTEGER) * 12 + CAST(substr(day, 6, 2) AS INTEGER) - 1) * 7 \
-             + CAST(EXTRACT(ISODOW FROM CAST(day AS DATE)) AS INTEGER) - 1)"
+        (Grain::Day, Backend::Sqlite) => "CAST(julianday(day) - 2440587.5 AS INTEGER)".into(),
+        (Grain::Day, Backend::Postgres) => "(CAST(day AS DATE) - DATE '1970-01-01')".into(),
+        (Grain::Month, _) => MONTH_BUCKET.into(),
+        (Grain::MonthWeekday, _) => {
+            let weekday_from_monday = match backend {
+                // strftime's %w counts from Sunday.
+                Backend::Sqlite => "(CAST(strftime('%w', day) AS INTEGER) + 6) % 7",
+                Backend::Postgres => "CAST(EXTRACT(ISODOW FROM CAST(day AS DATE)) AS INTEGER) - 1",
+            };
+            format!("({MONTH_BUCKET} * 7 + {weekday_from_monday})")
         }
     }
 }
@@ -74,7 +75,7 @@ fn bucket_expr(grain: Grain, backend: Backend) -> &'static str {
 /// The table's key of a records row, as SQL expressions in the table's
 /// column order (bucket first, then [`istv_aggregate::Rollup::columns`]).
 fn record_key_exprs(table: &Table, backend: Backend) -> Vec<String> {
-    let mut exprs = vec![bucket_expr(table.grain, backend).to_owned()];
+    let mut exprs = vec![bucket_expr(table.grain, backend)];
     exprs.extend(table.rollup.columns.iter().map(|c| record_expr(*c)));
     exprs
 }
