@@ -8,7 +8,7 @@ use h3o::{CellIndex, Resolution};
 use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// An H3 resolution that the `cell` dimension can be asked for: 7 to 10.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -235,6 +235,42 @@ impl Column {
     /// True for integer columns, false for text.
     pub const fn is_int(self) -> bool {
         matches!(self, Column::Hour | Column::Cell(_))
+    }
+
+    /// The values of a text column with a fixed set of them, by code: a
+    /// roll-up table stores such a column as its value's position in the
+    /// enumeration's `ALL` (a byte on SQLite's disk, an integer comparison
+    /// in its b-trees, where the text's were the largest item in a
+    /// profile of an upload). `None` for every other column. A store's
+    /// tables record the codes' version in their definition: these lists
+    /// only ever grow at the end.
+    pub fn codes(self) -> Option<&'static [&'static str]> {
+        fn texts<T: Copy>(all: &[T], text: fn(T) -> &'static str) -> Vec<&'static str> {
+            all.iter().map(|v| text(*v)).collect()
+        }
+        static METHOD: LazyLock<Vec<&str>> =
+            LazyLock::new(|| texts(AssaultMethod::ALL, AssaultMethod::as_str));
+        static PLACE: LazyLock<Vec<&str>> =
+            LazyLock::new(|| texts(LocationType::ALL, LocationType::as_str));
+        static AGE: LazyLock<Vec<&str>> = LazyLock::new(|| texts(&AgeBand::ALL, AgeBand::as_str));
+        static SEX: LazyLock<Vec<&str>> = LazyLock::new(|| texts(Sex::ALL, Sex::as_str));
+        static STATUS: LazyLock<Vec<&str>> =
+            LazyLock::new(|| texts(&LocationStatus::ALL, LocationStatus::as_str));
+        let codes: &LazyLock<Vec<&str>> = match self {
+            Column::Method => &METHOD,
+            Column::LocationType => &PLACE,
+            Column::AgeBand => &AGE,
+            Column::Sex => &SEX,
+            Column::LocationStatus => &STATUS,
+            _ => return None,
+        };
+        Some(codes.as_slice())
+    }
+
+    /// The code of a value of a column with [`Column::codes`].
+    pub fn code_of(self, text: &str) -> Option<i64> {
+        let at = self.codes()?.iter().position(|t| *t == text)?;
+        Some(at as i64)
     }
 }
 

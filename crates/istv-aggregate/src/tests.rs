@@ -1075,3 +1075,32 @@ fn cell_keys_are_the_sum_of_record_keys_modulo_the_range() {
         assert_eq!(u32::from(row.cell_key), sum % u32::from(RECORD_KEYS));
     }
 }
+
+/// Roll-up tables store these codes: reordering a list would misread every
+/// stored row, so the lists are pinned here (growing one at the end is safe).
+#[test]
+fn the_stored_codes_of_coded_columns_are_fixed() {
+    assert_eq!(
+        Column::Sex.codes(),
+        Some(&["female", "male", "other", "not_known"][..])
+    );
+    assert_eq!(
+        Column::LocationStatus.codes(),
+        Some(&["resolved", "out_of_area", "unresolved"][..])
+    );
+    let ages = Column::AgeBand.codes().unwrap();
+    assert_eq!(ages.len(), 9);
+    assert_eq!(ages[0], AgeBand::Age0To9.as_str());
+    assert_eq!(ages[8], "unknown");
+    for column in [Column::Method, Column::LocationType, Column::AgeBand] {
+        let texts = column.codes().unwrap();
+        for (code, text) in texts.iter().enumerate() {
+            assert_eq!(column.code_of(text), Some(code as i64), "{text}");
+        }
+    }
+    assert_eq!(Column::Method.code_of("sharp_object"), Some(2));
+    assert_eq!(Column::Method.code_of("no such method"), None);
+    for column in [Column::Site, Column::Borough, Column::Hour, Column::Day] {
+        assert_eq!(column.codes(), None);
+    }
+}

@@ -52,6 +52,8 @@ impl Store {
                                 value: bucket.to_string(),
                             })?;
                             Value::Text(day_text(day))
+                        } else if c.codes().is_some() {
+                            Value::Text(rollups::decode(*c, row.try_get::<i64, _>(i)?)?)
                         } else if c.is_int() {
                             Value::Int(row.try_get::<i64, _>(i)?)
                         } else {

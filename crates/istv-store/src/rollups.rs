@@ -12,13 +12,44 @@ use istv_aggregate::rollup::{Part, RollupRow, Scan, MAX_COLUMNS};
 use istv_aggregate::{Column, Grain, Plan, Table, Value};
 
 /// What a built table was built as; a table recorded with another
-/// definition (its key changed) is rebuilt.
+/// definition (its key changed) is rebuilt. Version 2 stores the columns
+/// with [`Column::codes`] as their codes.
 pub(crate) fn definition(table: &Table) -> String {
-    format!("v1 {}", table.key_columns().join(","))
+    format!("v2 {}", table.key_columns().join(","))
+}
+
+/// True when a roll-up table stores the column as an integer: an integer
+/// column, or a text one with a fixed set of values, by its code.
+pub(crate) fn stored_int(c: Column) -> bool {
+    c.is_int() || c.codes().is_some()
+}
+
+/// A key part as a roll-up table stores it, for a column [`stored_int`]
+/// holds (0 when absent).
+pub(crate) fn int_part(c: Column, p: Part<'_>) -> i64 {
+    match p {
+        Part::Absent => 0,
+        Part::Int(i) => i,
+        Part::Text(t) => c
+            .code_of(t)
+            .expect("a key part of a coded column is its enumeration's text"),
+    }
+}
+
+/// A stored code read back as its text.
+pub(crate) fn decode(c: Column, code: i64) -> Result<String, crate::StoreError> {
+    let text = c
+        .codes()
+        .and_then(|texts| texts.get(usize::try_from(code).ok()?));
+    text.map(|t| (*t).to_owned())
+        .ok_or_else(|| crate::StoreError::Corrupt {
+            column: c.name(),
+            value: code.to_string(),
+        })
 }
 
 fn column_type(c: Column, backend: Backend) -> &'static str {
-    match (c.is_int(), backend) {
+    match (stored_int(c), backend) {
         (true, Backend::Sqlite) => "INTEGER",
         (true, Backend::Postgres) => "BIGINT",
         (false, _) => "TEXT",
@@ -76,7 +107,18 @@ fn bucket_expr(grain: Grain, backend: Backend) -> String {
 /// column order (bucket first, then [`istv_aggregate::Rollup::columns`]).
 fn record_key_exprs(table: &Table, backend: Backend) -> Vec<String> {
     let mut exprs = vec![bucket_expr(table.grain, backend)];
-    exprs.extend(table.rollup.columns.iter().map(|c| record_expr(*c)));
+    exprs.extend(table.rollup.columns.iter().map(|c| {
+        let expr = record_expr(*c);
+        match c.codes() {
+            None => expr,
+            Some(texts) => {
+                let arms: Vec<String> = (texts.iter().enumerate())
+                    .map(|(code, text)| format!("WHEN '{text}' THEN {code}"))
+                    .collect();
+                format!("CASE {expr} {} END", arms.join(" "))
+            }
+        }
+    }));
     exprs
 }
 
@@ -126,11 +168,11 @@ pub(crate) fn sqlite_upsert_sql(table: &Table) -> String {
     )
 }
 
-fn part_param(p: Part<'_>) -> Param<'_> {
+fn part_param(c: Column, p: Part<'_>) -> Param<'_> {
     match p {
+        Part::Text(t) if !stored_int(c) => Param::Text(t),
         Part::Absent => Param::Null,
-        Part::Int(i) => Param::Int(i),
-        Part::Text(t) => Param::Text(t),
+        _ => Param::Int(int_part(c, p)),
     }
 }
 
@@ -138,8 +180,13 @@ fn part_param(p: Part<'_>) -> Param<'_> {
 pub(crate) fn upsert_params<'r>(table: &Table, row: &RollupRow<'r>) -> Vec<Param<'r>> {
     let mut params = Vec::with_capacity(MAX_COLUMNS + 3);
     params.push(Param::Int(i64::from(row.bucket)));
-    let n = table.rollup.columns.len();
-    params.extend(row.parts[..n].iter().map(|p| part_param(*p)));
+    let columns = table.rollup.columns;
+    params.extend(
+        columns
+            .iter()
+            .zip(row.parts)
+            .map(|(c, p)| part_param(*c, p)),
+    );
     params.push(Param::Int(row.tally.count));
     params.push(Param::Int(row.tally.keysum));
     params
@@ -151,7 +198,7 @@ pub(crate) fn postgres_upsert_sql(table: &Table) -> String {
     let names = column_names(table);
     let mut arrays = vec!["$1::int8[]".to_owned()];
     for (i, c) in table.rollup.columns.iter().enumerate() {
-        let ty = if c.is_int() { "int8" } else { "text" };
+        let ty = if stored_int(*c) { "int8" } else { "text" };
         arrays.push(format!("${}::{ty}[]", i + 2));
     }
     let n = names.len();
@@ -211,6 +258,10 @@ pub(crate) fn scan_sql(
         sql.push_str(&format!(" AND {} IN ({})", column.name(), marks.join(", ")));
         binds.extend(values.iter().map(|v| match v {
             Value::Int(i) => Bind::Int(*i),
+            // A value no code stands for is in no row.
+            Value::Text(t) if column.codes().is_some() => {
+                Bind::Int(column.code_of(t).unwrap_or(-1))
+            }
             Value::Text(t) => Bind::Text(t.clone()),
         }));
     }

@@ -251,10 +251,10 @@ async fn upsert_rollups(
         let mut q =
             sqlx::query(&sql).bind(rows.iter().map(|r| i64::from(r.bucket)).collect::<Vec<_>>());
         for (i, c) in table.rollup.columns.iter().enumerate() {
-            q = if c.is_int() {
+            q = if rollups::stored_int(*c) {
                 q.bind(
                     rows.iter()
-                        .map(|r| part_int(r.parts[i]))
+                        .map(|r| rollups::int_part(*c, r.parts[i]))
                         .collect::<Vec<_>>(),
                 )
             } else {
@@ -271,14 +271,6 @@ async fn upsert_rollups(
             .await?;
     }
     Ok(())
-}
-
-/// An integer key part as an array element (0 when not one).
-fn part_int(p: Part<'_>) -> i64 {
-    match p {
-        Part::Int(i) => i,
-        _ => 0,
-    }
 }
 
 /// A text key part as an array element (empty when not one).

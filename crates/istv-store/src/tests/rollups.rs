@@ -41,7 +41,10 @@ async fn stored_rows(store: &Store, table: &Table) -> HashMap<(i32, [Value; MAX_
         for row in sqlx::query(&sql).fetch_all(pool).await.unwrap() {
             let mut values: [Value; MAX_COLUMNS] = std::array::from_fn(|_| Value::Int(0));
             for (i, c) in table.rollup.columns.iter().enumerate() {
-                values[i] = if c.is_int() {
+                values[i] = if c.codes().is_some() {
+                    let code = row.try_get::<i64, _>(i + 1).unwrap();
+                    Value::Text(c.codes().unwrap()[code as usize].to_owned())
+                } else if c.is_int() {
                     Value::Int(row.try_get::<i64, _>(i + 1).unwrap())
                 } else {
                     Value::Text(row.try_get::<String, _>(i + 1).unwrap())
