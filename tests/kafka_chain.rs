@@ -261,7 +261,10 @@ async fn two_aggregate_instances_one_killed_count_every_event_once() {
     // Hand-derived: 3000 records, each counted once.
     assert_eq!(counts(&store, "").await, vec![(vec![], Some(3000))]);
     let report = store.recount_check().await.unwrap();
-    assert!(report.is_ok(), "cube differs from recount: {report:?}");
+    assert!(
+        report.is_ok(),
+        "aggregates differ from a recount: {report:?}"
+    );
 
     // Through the query API: the same answers as over the reference.
     let q = Server::start_query(dir.path(), Some(&db), &["--max-perturbation", "0"]);
@@ -408,7 +411,10 @@ async fn ingest_geocode_and_two_aggregates_answer_as_istv_serve() {
     }
     assert_eq!(total(store.clone()).await, accepted);
     let report = store.recount_check().await.unwrap();
-    assert!(report.is_ok(), "cube differs from recount: {report:?}");
+    assert!(
+        report.is_ok(),
+        "aggregates differ from a recount: {report:?}"
+    );
 
     // The same feed through istv serve, with the same content key and
     // geography.

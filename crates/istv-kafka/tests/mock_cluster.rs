@@ -8,7 +8,7 @@
 //!
 //! * nothing lost, nothing doubled: the store's counts equal a store fed
 //!   the same events directly, for several groupings, and the recount
-//!   agrees with the cube;
+//!   agrees with the roll-ups;
 //! * every message was committed exactly once: summed over every instance
 //!   that ran, the events the store was given (accepted, duplicates and
 //!   corrections) equal the messages produced.
@@ -205,7 +205,10 @@ async fn check(f: &Fixture, events: &[Event], metrics: &[AggregateMetrics]) {
     let (reference, _dir) = reference(events).await;
     assert_eq!(answers(&f.store).await, answers(&reference).await);
     let report = f.store.recount_check().await.unwrap();
-    assert!(report.is_ok(), "cube differs from recount: {report:?}");
+    assert!(
+        report.is_ok(),
+        "aggregates differ from a recount: {report:?}"
+    );
     assert_eq!(given(metrics), events.len() as u64);
 }
 

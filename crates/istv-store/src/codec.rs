@@ -1,15 +1,12 @@
 //! How the store's values go into statements and come back out of rows, on
-//! both databases: bind placeholders, the records and cube column lists, a
-//! record's and a cube row's parameters, days and times as text, records
-//! and cube keys read back from rows, and a records row's cube key as SQL.
+//! both databases: bind placeholders, the records column list, a record's
+//! parameters, days and times as text, records read back from rows, and a
+//! records row's cube columns as SQL.
 
 use crate::sqlite::rows::Param;
 use crate::{Backend, Result, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
-use istv_aggregate::{
-    cell_from_int, cell_to_int, Column, CubeKey, Event, GeocodeMethod, KeyView, LocationStatus,
-    Tally,
-};
+use istv_aggregate::{cell_from_int, cell_to_int, Column, Event, GeocodeMethod, LocationStatus};
 use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
 
 /// SQLite allows 32766 bound parameters per statement, PostgreSQL 65535.
@@ -171,14 +168,6 @@ pub(crate) fn records_upsert_tail() -> String {
     )
 }
 
-/// The cube's key columns, then `count` and `keysum`.
-pub(crate) fn cube_columns() -> Vec<&'static str> {
-    let mut columns: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
-    columns.push("count");
-    columns.push("keysum");
-    columns
-}
-
 /// A record's row in [`RECORD_COLUMNS`] order, `day` its assault day as text.
 pub(crate) fn record_params<'p>(e: &'p Event, upload: &'p str, day: &'p str) -> [Param<'p>; 18] {
     [
@@ -201,43 +190,6 @@ pub(crate) fn record_params<'p>(e: &'p Event, upload: &'p str, day: &'p str) -> 
         i64::from(e.disclosure_key).into(),
         HASH_KEYED.into(),
     ]
-}
-
-/// One row of the SQLite cube log, borrowed from a cube key or an event.
-pub(crate) struct CubeRow<'p>(pub(crate) KeyView<'p>);
-
-impl<'p> CubeRow<'p> {
-    /// Values in [`cube_columns`] order; unknowns as the cube's sentinels.
-    pub(crate) fn params(&self, day: &'p str, delta: Tally) -> [Param<'p>; 17] {
-        let k = &self.0;
-        let [c7, c8, c9, c10] = k.cells.map(cell_to_int);
-        [
-            day.into(),
-            k.hour.map_or(-1, i64::from).into(),
-            k.method.as_str().into(),
-            k.location_type.as_str().into(),
-            k.age_band.as_str().into(),
-            k.sex.as_str().into(),
-            k.site.into(),
-            k.status.as_str().into(),
-            c7.into(),
-            c8.into(),
-            c9.into(),
-            c10.into(),
-            k.borough.unwrap_or("").into(),
-            k.ward.unwrap_or("").into(),
-            k.lsoa.unwrap_or("").into(),
-            delta.count.into(),
-            delta.keysum.into(),
-        ]
-    }
-}
-
-/// The cube key of a records row, as SQL expressions over the records
-/// table, in [`Column::ALL`] order: what [`CubeKey::of`] computes.
-pub(crate) fn recount_key_sql() -> String {
-    let exprs: Vec<String> = Column::ALL.iter().map(|c| record_expr(*c)).collect();
-    exprs.join(", ")
 }
 
 /// One cube column of a records row, as an SQL expression over the records
@@ -276,40 +228,6 @@ pub(crate) fn record_expr(column: Column) -> String {
         Column::Ward => "COALESCE(ward, '')".to_owned(),
         Column::Lsoa => "COALESCE(lsoa, '')".to_owned(),
     }
-}
-
-/// Reads a cube key from a row whose first columns are the key columns in
-/// [`Column::ALL`] order. Works for both databases' rows.
-pub(crate) fn cube_key_from_row<R>(row: &R) -> Result<CubeKey>
-where
-    R: sqlx::Row,
-    usize: sqlx::ColumnIndex<R>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    let text = |i: usize| row.try_get::<String, _>(i);
-    let int = |i: usize| row.try_get::<i64, _>(i);
-    let opt = |s: String| (!s.is_empty()).then_some(s);
-    let hour = int(1)?;
-    Ok(CubeKey {
-        day: parse_day(&text(0)?, "cube.day")?,
-        hour: (hour >= 0).then_some(hour as u8),
-        method: parse_coded(&text(2)?, "cube.assault_method", AssaultMethod::parse)?,
-        location_type: parse_coded(&text(3)?, "cube.location_type", LocationType::parse)?,
-        age_band: parse_coded(&text(4)?, "cube.age_band", AgeBand::parse)?,
-        sex: parse_coded(&text(5)?, "cube.sex", Sex::parse)?,
-        site: text(6)?,
-        location_status: parse_coded(&text(7)?, "cube.location_status", LocationStatus::parse)?,
-        cells: [
-            cell_from_int(int(8)?),
-            cell_from_int(int(9)?),
-            cell_from_int(int(10)?),
-            cell_from_int(int(11)?),
-        ],
-        borough: opt(text(12)?).map(Into::into),
-        ward: opt(text(13)?).map(Into::into),
-        lsoa: opt(text(14)?).map(Into::into),
-    })
 }
 
 /// Reads a records row (columns in [`RECORD_COLUMNS`] order) back into an

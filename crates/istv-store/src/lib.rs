@@ -1,18 +1,14 @@
-//! Storage of ISTV records and their exact aggregate cube, in SQLite (the
+//! Storage of ISTV records and their exact aggregates, in SQLite (the
 //! default) or PostgreSQL (a URL starting with `postgres://`).
 //!
 //! # Guarantees
 //!
 //! * **Exact aggregates.** Each [`Store::apply_batch`] writes its records,
-//!   its cube changes and the upload's running counts in one transaction, so
-//!   at every commit the cube equals a recount of the records table
-//!   ([`Store::recount_check`] verifies it). The cube table is a log of
-//!   count changes: a batch appends one row per key it changes (a
-//!   correction -1 under the old key and +1 under the new), and a key's
-//!   count is the sum of its rows. Almost every record has a key of its
-//!   own (day, hour, four cells, three areas...), so an append costs far
-//!   less than updating a row found in a wide primary key. Queries sum, and
-//!   leave out keys that sum to zero.
+//!   its changes to every roll-up table and the upload's running counts in
+//!   one transaction, so at every commit each roll-up table equals a
+//!   recount of the records table ([`Store::recount_check`] verifies it).
+//!   A record's row holds its current version (a correction updates it in
+//!   place), so a query no roll-up covers counts the records themselves.
 //! * **Idempotent re-sending.** A record is identified by (site, record id);
 //!   re-sending the same content is a duplicate and changes nothing, so if
 //!   the process dies between two batches of an upload, re-sending the whole
@@ -28,9 +24,9 @@
 //!   and start with `BEGIN IMMEDIATE` (no lock upgrade, so no busy error in
 //!   mid-transaction); PostgreSQL batches take a transaction-scoped advisory
 //!   lock per site (in site order, so they cannot deadlock): records are
-//!   keyed by site and the cube is only appended to, so batches of
-//!   different sites never touch the same rows.
-//! * **Fast SQLite batches.** Records and cube rows are written by one
+//!   keyed by site, so batches of different sites never touch the same
+//!   records.
+//! * **Fast SQLite batches.** Records and roll-up rows are written by one
 //!   prepared statement per batch on the connection's own handle (see
 //!   `sqlite::rows`), inside the same sqlx transaction.
 //!
@@ -42,7 +38,7 @@
 //! This file holds the public types and the [`Store`] methods that are the
 //! same on both databases. What differs lives in `sqlite` and `postgres`:
 //! how the pools are opened and how a batch is applied (`sqlite::batch`,
-//! `postgres::batch`), plus SQLite's cube spans, WAL checkpointer and
+//! `postgres::batch`), plus SQLite's record spans, WAL checkpointer and
 //! many-row writes on the raw handle. Shared by both: `batch` (what a
 //! batch sends and finds stored), `codec` (values in statements, rows read
 //! back), `connect` (opening a store), `query`, `check` (the recount),
@@ -94,7 +90,7 @@ use batch::{check_open, Stored};
 use codec::{insert_sql, now_text, parse_time, Placeholders, MAX_PARAMS};
 
 use chrono::{DateTime, Utc};
-use istv_aggregate::{CubeKey, DisclosureKeys};
+use istv_aggregate::DisclosureKeys;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 use std::sync::Arc;
@@ -278,35 +274,14 @@ pub struct Upload {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
-/// One cube key whose stored count differs from a recount.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mismatch {
-    /// The key.
-    pub key: CubeKey,
-    /// The sum of the key's rows in the cube table (0 when absent).
-    pub stored: i64,
-    /// The count recomputed from the records table.
-    pub recounted: i64,
-    /// The sum of the key's record keys in the cube table.
-    pub stored_keysum: i64,
-    /// The sum of record keys recomputed from the records table.
-    pub recounted_keysum: i64,
-}
-
 /// The outcome of [`Store::recount_check`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckReport {
     /// Records in the records table.
     pub records: u64,
-    /// Sum of the cube's counts.
-    pub cube_total: i64,
-    /// Cube keys whose rows sum to a non-zero count.
-    pub cube_keys: u64,
-    /// Every key that differs (empty when the cube is exact).
-    pub mismatches: Vec<Mismatch>,
-    /// Cube rows outside every span that could hold their day, which a
+    /// Records outside every span that could hold their day, which a
     /// date-range query would miss (SQLite; always 0 on PostgreSQL).
-    pub unspanned_rows: u64,
+    pub unspanned_records: u64,
     /// Spans that overlap the next one, whose rows a date-range query would
     /// count twice (SQLite; always 0 on PostgreSQL).
     pub overlapping_spans: u64,
@@ -317,11 +292,10 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
-    /// True when the cube equals the recount.
+    /// True when every roll-up table equals the recount and the spans
+    /// cover every record once.
     pub fn is_ok(&self) -> bool {
-        self.mismatches.is_empty()
-            && self.cube_total == self.records as i64
-            && self.unspanned_rows == 0
+        self.unspanned_records == 0
             && self.overlapping_spans == 0
             && self.rollups.iter().all(|(_, differ)| *differ == 0)
     }

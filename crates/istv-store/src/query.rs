@@ -1,7 +1,7 @@
-//! Queries: a routed query reads the roll-up tables, any other the cube
-//! (on SQLite through the spans that can hold its days).
+//! Queries: a routed query reads the roll-up tables, any other counts the
+//! records (on SQLite through the spans that can hold its days).
 
-use crate::codec::day_text;
+use crate::codec::{day_text, record_expr};
 use crate::rollups;
 use crate::{Backend, Db, Result, Store, StoreError};
 use chrono::NaiveDate;
@@ -9,15 +9,15 @@ use istv_aggregate::{route, Column, Disclosure, Query, Row, Tally, Value};
 use sqlx::Row as _;
 
 impl Store {
-    /// Runs a query: sums of the cube grouped and filtered as asked, folded
-    /// into published rows under `disclosure`. A query that a roll-up
-    /// covers reads the roll-up's rows in its range (see
-    /// [`istv_aggregate::route`]); any other reads the cube.
+    /// Runs a query: counts of the records grouped and filtered as asked,
+    /// folded into published rows under `disclosure`. A query that a
+    /// roll-up covers reads the roll-up's rows in its range (see
+    /// [`istv_aggregate::route`]); any other counts the records table.
     pub async fn aggregate(&self, query: &Query, disclosure: Disclosure) -> Result<Vec<Row>> {
         let plan = query.plan();
         let rows = match route(query, &plan) {
             Some(r) => self.read_rollups(&r, &plan).await?,
-            None => self.read_cube(&plan).await?,
+            None => self.read_records(&plan).await?,
         };
         Ok(query.fold(rows, disclosure))
     }
@@ -70,15 +70,16 @@ impl Store {
         Ok(out)
     }
 
-    /// The rows of a query read from the cube, as [`Query::fold`] takes
-    /// them.
-    async fn read_cube(&self, plan: &istv_aggregate::Plan) -> Result<Vec<(Vec<Value>, Tally)>> {
+    /// The rows of a query counted from the records table, as
+    /// [`Query::fold`] takes them: each cube column computed from the
+    /// record's columns as the roll-ups' recount computes it.
+    async fn read_records(&self, plan: &istv_aggregate::Plan) -> Result<Vec<(Vec<Value>, Tally)>> {
         let mut sql = String::from("SELECT ");
         for c in &plan.columns {
-            sql.push_str(c.name());
+            sql.push_str(&record_expr(*c));
             sql.push_str(", ");
         }
-        sql.push_str("CAST(SUM(count) AS BIGINT), CAST(SUM(keysum) AS BIGINT) FROM ");
+        sql.push_str("COUNT(*), CAST(SUM(rkey) AS BIGINT) FROM ");
         let mut ph = self.placeholders();
         let mut binds: Vec<Value> = Vec::new();
         // A day bound, when there is one, as a condition on `column`.
@@ -92,31 +93,30 @@ impl Store {
             // Only the spans that can hold a day in range are read; CROSS
             // JOIN keeps SQLite from reordering the loops.
             sql.push_str(
-                "cube_spans CROSS JOIN cube \
-                 ON cube.seq BETWEEN cube_spans.first_seq AND cube_spans.last_seq WHERE 1 = 1",
+                "record_spans CROSS JOIN records \
+                 ON records.rid BETWEEN record_spans.first_rid AND record_spans.last_rid \
+                 WHERE 1 = 1",
             );
-            bound(&mut sql, "cube_spans.last_day", ">=", plan.from);
-            bound(&mut sql, "cube_spans.first_day", "<=", plan.to);
+            bound(&mut sql, "record_spans.last_day", ">=", plan.from);
+            bound(&mut sql, "record_spans.first_day", "<=", plan.to);
         } else {
-            sql.push_str("cube WHERE 1 = 1");
+            // PostgreSQL finds a date range through `records_day`.
+            sql.push_str("records WHERE 1 = 1");
         }
-        bound(&mut sql, "day", ">=", plan.from);
-        bound(&mut sql, "day", "<=", plan.to);
+        bound(&mut sql, "records.day", ">=", plan.from);
+        bound(&mut sql, "records.day", "<=", plan.to);
         for (column, values) in &plan.conditions {
             sql.push_str(&format!(
                 " AND {} IN ({})",
-                column.name(),
+                record_expr(*column),
                 ph.list(values.len())
             ));
             binds.extend(values.iter().cloned());
         }
         if !plan.columns.is_empty() {
-            let names: Vec<&str> = plan.columns.iter().map(|c| c.name()).collect();
+            let positions: Vec<String> = (1..=plan.columns.len()).map(|i| i.to_string()).collect();
             sql.push_str(" GROUP BY ");
-            sql.push_str(&names.join(", "));
-            // The cube is a log of changes: a key every record of which
-            // was corrected away sums to zero and is not a figure.
-            sql.push_str(" HAVING SUM(count) <> 0");
+            sql.push_str(&positions.join(", "));
         }
         let width = plan.columns.len();
         let rows: Vec<(Vec<Value>, Tally)> = on_db!(&self.read, pool => {
@@ -137,9 +137,9 @@ impl Store {
                         Value::Text(row.try_get::<String, _>(i)?)
                     });
                 }
-                let count: Option<i64> = row.try_get(width)?;
+                let count: i64 = row.try_get(width)?;
                 let keysum: Option<i64> = row.try_get(width + 1)?;
-                out.push((values, Tally { count: count.unwrap_or(0), keysum: keysum.unwrap_or(0) }));
+                out.push((values, Tally { count, keysum: keysum.unwrap_or(0) }));
             }
             out
         });

@@ -4,12 +4,12 @@
 //! skip, when the server is unreachable.
 
 use super::*;
-use crate::codec::{day_text, write_day, CubeRow};
+use crate::codec::{day_text, write_day};
 use crate::sqlite::checkpoint::WAL_AUTOCHECKPOINT_PAGES;
 use crate::sqlite::SQLITE_PAGE_SIZE;
 use chrono::NaiveDate;
 use h3o::{LatLng, Resolution};
-use istv_aggregate::{GeocodeMethod, KeyView, Ledger, Tally};
+use istv_aggregate::{Column, GeocodeMethod, Ledger, Table, Tally};
 use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use std::future::Future;
@@ -142,7 +142,10 @@ async fn rows(store: &Store, pairs: &[(&str, &str)]) -> Vec<(String, u64)> {
 
 async fn assert_exact(store: &Store) {
     let report = store.recount_check().await.unwrap();
-    assert!(report.is_ok(), "cube differs from recount: {report:?}");
+    assert!(
+        report.is_ok(),
+        "aggregates differ from a recount: {report:?}"
+    );
 }
 
 /// Applies events as one upload, finished, and returns its id.
@@ -329,11 +332,8 @@ async fn duplicates_and_corrections(store: Store) {
         expect(&[("2024-04-01", 1), ("2024-04-03", 1), ("2024-04-30", 1)])
     );
     assert_exact(&store).await;
-    // An emptied key is not counted as a key.
     let report = store.recount_check().await.unwrap();
     assert_eq!(report.records, 6);
-    assert_eq!(report.cube_total, 6);
-    assert_eq!(report.cube_keys, 6);
 }
 
 async fn tokens(store: Store) {
@@ -527,13 +527,8 @@ async fn matches_the_model(store: Store) {
         assert_eq!(got, want, "query {pairs:?}");
     }
     let report = store.recount_check().await.unwrap();
-    assert!(
-        report.is_ok(),
-        "{:?}",
-        &report.mismatches[..report.mismatches.len().min(3)]
-    );
+    assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.records, model.records().count() as u64);
-    assert_eq!(report.cube_keys, model.cube().len() as u64);
 }
 
 /// A batch mixing new keys, stored ones (unchanged and changed) and keys
@@ -644,22 +639,30 @@ async fn concurrent_batches(store: Store) {
     assert_exact(&store).await;
 }
 
-async fn a_tampered_cube_is_reported(store: Store) {
+async fn a_tampered_rollup_is_reported(store: Store) {
     upload(&store, &five()).await;
-    on_db!(&store.db, pool => {
-        sqlx::query("UPDATE cube SET count = count + 1 WHERE borough = $1")
+    // Every roll-up row of Lambeth (records `c` and `e`) in the first table
+    // that keeps the borough, one more than its records.
+    let table = Table::all()
+        .iter()
+        .find(|t| t.rollup.columns.contains(&Column::Borough))
+        .unwrap();
+    let tampered = on_db!(&store.db, pool => {
+        sqlx::query(&format!("UPDATE {} SET count = count + 1 WHERE borough = $1", table.name()))
             .bind(LAMBETH)
             .execute(pool)
             .await
-            .unwrap();
+            .unwrap()
+            .rows_affected()
     });
+    assert!(tampered >= 1);
     let report = store.recount_check().await.unwrap();
     assert!(!report.is_ok());
-    assert_eq!(report.mismatches.len(), 2);
-    assert!(report
-        .mismatches
-        .iter()
-        .all(|m| m.stored == m.recounted + 1 && m.key.borough.as_deref() == Some(LAMBETH)));
+    assert_eq!(report.records, 5);
+    for (name, differ) in &report.rollups {
+        let want = if *name == table.name() { tampered } else { 0 };
+        assert_eq!(*differ, want, "{name}");
+    }
 }
 
 // ----- running the suite on both databases -----
@@ -763,7 +766,7 @@ on_both!(
     new_and_stored_keys_mixed,
     crash_between_batches_then_resend,
     concurrent_batches,
-    a_tampered_cube_is_reported,
+    a_tampered_rollup_is_reported,
 );
 
 #[test]
@@ -868,21 +871,6 @@ async fn the_checkpointer_moves_the_wal_into_the_database_file() {
     store.close().await;
 }
 
-/// A new record's cube row, taken from the event, is the row of its key.
-#[test]
-fn a_new_records_cube_row_is_its_keys() {
-    for e in synthetic(2_000, 5, 0) {
-        let key = CubeKey::of(&e);
-        let (from_event, from_key) = (
-            CubeRow(KeyView::of_event(&e)),
-            CubeRow(KeyView::of_key(&key)),
-        );
-        assert_eq!(from_event.0.day, from_key.0.day);
-        let t = Tally::of(&e);
-        assert_eq!(from_event.params("d", t), from_key.params("d", t), "{e:?}");
-    }
-}
-
 #[test]
 fn days_are_written_as_iso_dates() {
     let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
@@ -964,15 +952,18 @@ async fn cube_migration_keeps_counts_on_sqlite() {
         .unwrap();
     assert_eq!(seq, vec![(1, 3, "2024-03-01".into())]);
     assert_eq!(
-        spans(&mut conn).await,
+        spans(&mut conn, "cube_spans").await,
         vec![(1, 1, "2024-03-01", "2024-03-01")]
     );
 }
 
-/// The SQLite cube's spans: (first seq, last seq, first day, last day).
-async fn spans(conn: &mut sqlx::SqliteConnection) -> Vec<(i64, i64, &'static str, &'static str)> {
+/// The spans of a SQLite store: (first, last, first day, last day).
+async fn spans(
+    conn: &mut sqlx::SqliteConnection,
+    table: &str,
+) -> Vec<(i64, i64, &'static str, &'static str)> {
     let rows: Vec<(i64, i64, String, String)> =
-        sqlx::query_as("SELECT * FROM cube_spans ORDER BY first_seq")
+        sqlx::query_as(&format!("SELECT * FROM {table} ORDER BY 1"))
             .fetch_all(conn)
             .await
             .unwrap();
@@ -981,11 +972,12 @@ async fn spans(conn: &mut sqlx::SqliteConnection) -> Vec<(i64, i64, &'static str
         .collect()
 }
 
-/// Date ranges on SQLite read the cube through spans: a batch widens the
-/// latest span while it is small and starts one after; a correction's span
-/// covers the old day and the new; the check finds spans that miss rows.
+/// Date ranges on SQLite count the records through spans: a batch widens
+/// the latest span while it is small and starts one after; a correction
+/// takes its new day into the span of its record; the check finds spans
+/// that miss records or overlap.
 #[tokio::test]
-async fn spans_cover_every_cube_row_on_sqlite() {
+async fn spans_cover_every_record_on_sqlite() {
     with_sqlite(|store| async move {
         let Db::Sqlite(pool) = &store.db else {
             unreachable!()
@@ -1001,15 +993,14 @@ async fn spans_cover_every_cube_row_on_sqlite() {
         )
         .await;
         assert_eq!(
-            spans(&mut conn).await,
+            spans(&mut conn, "record_spans").await,
             vec![(1, 3, "2024-01-05", "2024-01-20")]
         );
-        // 3 rows < SPAN_ROWS: the next batch widens the span, past the size.
-        // Each on a key of its own, so each a row.
+        // 3 records < SPAN_ROWS: the next batch widens the span, past the
+        // size.
         let june: Vec<Event> = (0..12_000)
-            .map(|i| Event {
-                lsoa: Some(format!("E01{i:06}").into()),
-                ..event(
+            .map(|i| {
+                event(
                     &format!("u{i}"),
                     &format!("2024-06-{:02}", 1 + i % 30),
                     LAMBETH,
@@ -1019,7 +1010,7 @@ async fn spans_cover_every_cube_row_on_sqlite() {
             .collect();
         upload(&store, &june).await;
         assert_eq!(
-            spans(&mut conn).await,
+            spans(&mut conn, "record_spans").await,
             vec![(1, 12_003, "2024-01-05", "2024-06-30")]
         );
         upload(
@@ -1030,55 +1021,112 @@ async fn spans_cover_every_cube_row_on_sqlite() {
             ],
         )
         .await;
-        // `j1` moves to December: -1 on its January key, +1 on December's.
+        // `j1` (record 1) moves to December: its span takes in the day.
         upload(&store, &[event("j1", "2024-12-03", SOUTHWARK, 6)]).await;
         assert_eq!(
-            spans(&mut conn).await,
+            spans(&mut conn, "record_spans").await,
             vec![
-                (1, 12_003, "2024-01-05", "2024-06-30"),
-                (12_004, 12_007, "2024-01-10", "2024-12-03")
+                (1, 12_003, "2024-01-05", "2024-12-03"),
+                (12_004, 12_005, "2024-12-01", "2024-12-02")
             ]
+        );
+        // No roll-up keeps ward with age band: these count the records.
+        let by_ward = |from: &'static str, to: &'static str| {
+            [("group_by", "ward,age_band"), ("from", from), ("to", to)]
+        };
+        for range in [
+            by_ward("2024-01-01", "2024-12-31"),
+            by_ward("2024-12-01", "2024-12-02"),
+        ] {
+            assert!(istv_aggregate::route(&q(&range), &q(&range).plan()).is_none());
+        }
+        let total = |rows: Vec<(String, u64)>| rows.iter().map(|(_, c)| c).sum::<u64>();
+        assert_eq!(
+            total(rows(&store, &by_ward("2024-01-01", "2024-12-31")).await),
+            12_005
+        );
+        assert_eq!(
+            total(rows(&store, &by_ward("2024-12-01", "2024-12-02")).await),
+            2
+        );
+        assert_eq!(
+            total(rows(&store, &by_ward("2024-01-06", "2024-01-31")).await),
+            1
         );
         assert_eq!(
             rows(&store, &[("group_by", "month"), ("from", "2024-01-01")]).await,
             expect(&[("2024-01", 2), ("2024-06", 12_000), ("2024-12", 3)])
         );
-        assert_eq!(
-            rows(&store, &[("from", "2024-12-01"), ("to", "2024-12-02")]).await,
-            expect(&[("", 2)])
-        );
-        assert_eq!(
-            rows(&store, &[("to", "2024-01-31")]).await,
-            expect(&[("", 2)])
-        );
         assert_exact(&store).await;
-        // A span that no longer covers its December rows hides them from
-        // a date range read from the cube (no roll-up keeps ward with age
-        // band); the check names the rows, not a key.
-        sqlx::query("UPDATE cube_spans SET last_day = '2024-11-30' WHERE first_seq = 12004")
+        // Spans that no longer reach December hide its records from a date
+        // range counted from the records; the check names the records.
+        sqlx::query("UPDATE record_spans SET last_day = '2024-11-30'")
             .execute(&mut *conn)
             .await
             .unwrap();
-        let from_cube = [("group_by", "ward,age_band"), ("from", "2024-12-01")];
-        assert!(istv_aggregate::route(&q(&from_cube), &q(&from_cube).plan()).is_none());
-        assert!(rows(&store, &from_cube).await.is_empty());
+        assert!(rows(&store, &by_ward("2024-12-01", "2024-12-31"))
+            .await
+            .is_empty());
         let report = store.recount_check().await.unwrap();
         assert!(!report.is_ok());
-        assert!(report.mismatches.is_empty());
-        assert_eq!((report.unspanned_rows, report.overlapping_spans), (3, 0));
-        // Overlapping spans would count rows twice.
+        assert!(report.rollups.iter().all(|(_, differ)| *differ == 0));
+        assert_eq!((report.unspanned_records, report.overlapping_spans), (3, 0));
+        // Overlapping spans would count records twice.
         sqlx::query(
-            "UPDATE cube_spans SET last_day = '2024-12-03'; \
-             UPDATE cube_spans SET last_seq = 12004 WHERE first_seq = 1",
+            "UPDATE record_spans SET last_day = '2024-12-03'; \
+             UPDATE record_spans SET last_rid = 12004 WHERE first_rid = 1",
         )
         .execute(&mut *conn)
         .await
         .unwrap();
         let report = store.recount_check().await.unwrap();
-        assert_eq!((report.unspanned_rows, report.overlapping_spans), (0, 1));
+        assert_eq!((report.unspanned_records, report.overlapping_spans), (0, 1));
         assert!(!report.is_ok());
     })
     .await;
+}
+
+/// Migration 0014 drops the cube and covers the stored records with spans
+/// of up to 10,000 rowids each.
+#[tokio::test]
+async fn record_spans_migration_covers_the_stored_records() {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+        .await
+        .unwrap();
+    sqlite_migrations_before(&mut conn, 14).await;
+    for (rid, day) in [
+        (1, "2024-05-02"),
+        (7, "2023-01-01"),
+        (10_000, "2024-06-01"),
+        (10_001, "2022-02-02"),
+    ] {
+        sqlx::query(
+            "INSERT INTO records (rid, site_code, record_id, content_hash, upload_id, day, \
+             assault_method, location_type, age_band, sex, geocode_method) \
+             VALUES (?1, 'RJ1', ?1, 0, 'u', ?2, 'other', 'other', 'unknown', 'unknown', 'none')",
+        )
+        .bind(rid)
+        .bind(day)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    let m = sqlx::migrate!("./migrations/sqlite");
+    let m = m.iter().find(|m| m.version == 14).unwrap();
+    sqlx::raw_sql(&m.sql).execute(&mut conn).await.unwrap();
+    assert_eq!(
+        spans(&mut conn, "record_spans").await,
+        vec![
+            (1, 10_000, "2023-01-01", "2024-06-01"),
+            (10_001, 10_001, "2022-02-02", "2022-02-02")
+        ]
+    );
+    let cube: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'cube%'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(cube, (0,));
 }
 
 #[tokio::test]

@@ -5,29 +5,26 @@
 //!    site locks, in partition order);
 //! 2. take a transaction-scoped advisory lock per site the batch sends, in
 //!    site order, so that batches cannot deadlock ([`lock_sites`]): records
-//!    are keyed by site and the cube is only appended to, so batches of
-//!    different sites never touch the same rows;
+//!    are keyed by site, so batches of different sites never touch the
+//!    same records;
 //! 3. prefetch the stored records the batch touches: their hashes, then the
 //!    full rows of those the batch changes ([`prefetch`]);
 //! 4. plan the batch;
-//! 5. write the records ([`write_records`]), append the cube rows
-//!    ([`append_cube`]) and upsert the roll-up rows ([`upsert_rollups`]),
-//!    each a single statement taking one array per column (`unnest`);
+//! 5. write the records ([`write_records`]) and upsert the roll-up rows
+//!    ([`upsert_rollups`]), each a single statement taking one array per
+//!    column (`unnest`);
 //! 6. add the batch's changes to the quality tallies
 //!    ([`quality_deltas`]) and its counts to the upload, and commit.
 
 use super::site_lock_key;
 use crate::batch::{begin_batch, finish_batch, ids_by_site, Source, Stored, StoredHash};
-use crate::codec::{
-    cube_columns, day_text, event_from_row, records_upsert_tail, HASH_KEYED, RECORD_COLUMNS,
-};
+use crate::codec::{day_text, event_from_row, records_upsert_tail, HASH_KEYED, RECORD_COLUMNS};
 use crate::portal::quality_deltas;
 use crate::rollups;
 use crate::Result;
 use istv_aggregate::rollup::Part;
 use istv_aggregate::{
-    cell_to_int, plan_batch_in_upload, BatchOutcome, CellResolution, CubeKey, Event, KeyView,
-    RollupDeltas, Tally,
+    cell_to_int, plan_batch_in_upload, BatchOutcome, CubeKey, Event, KeyView, RollupDeltas, Tally,
 };
 use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
@@ -52,7 +49,6 @@ pub(crate) async fn apply_batch(
     prefetch(&mut tx, upload, &by_site, &mut stored).await?;
     let plan = plan_batch_in_upload(&stored.existing, &stored.same_upload, events);
     write_records(&mut tx, upload, &plan.upserts).await?;
-    append_cube(&mut tx, &plan.deltas).await?;
     upsert_rollups(&mut tx, &plan.deltas).await?;
     let tallies = quality_deltas(&[], &plan.upserts, &stored.existing);
     finish_batch!(tx, plan.outcome, source, tallies)
@@ -180,54 +176,6 @@ async fn write_records(
                 .map(|e| i64::from(e.disclosure_key))
                 .collect::<Vec<_>>(),
         )
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// Appends a cube row per planned change: one statement, one array per
-/// column.
-async fn append_cube(tx: &mut Transaction<'_, Postgres>, d: &[(CubeKey, Tally)]) -> Result<()> {
-    if d.is_empty() {
-        return Ok(());
-    }
-    let text = |f: fn(&CubeKey) -> &str| d.iter().map(|(k, _)| f(k)).collect::<Vec<&str>>();
-    let cell = |r: CellResolution| {
-        d.iter()
-            .map(|(k, _)| cell_to_int(k.cell(r)))
-            .collect::<Vec<i64>>()
-    };
-    let columns = cube_columns();
-    let sql = format!(
-        "INSERT INTO cube ({}) SELECT * FROM unnest($1::text[], $2::int8[], \
-         $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
-         $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::text[], \
-         $14::text[], $15::text[], $16::int8[], $17::int8[])",
-        columns.join(", ")
-    );
-    let [r7, r8, r9, r10] = CellResolution::ALL;
-    sqlx::query(&sql)
-        .bind(d.iter().map(|(k, _)| day_text(k.day)).collect::<Vec<_>>())
-        .bind(
-            d.iter()
-                .map(|(k, _)| k.hour.map_or(-1, i64::from))
-                .collect::<Vec<_>>(),
-        )
-        .bind(text(|k| k.method.as_str()))
-        .bind(text(|k| k.location_type.as_str()))
-        .bind(text(|k| k.age_band.as_str()))
-        .bind(text(|k| k.sex.as_str()))
-        .bind(text(|k| k.site.as_str()))
-        .bind(text(|k| k.location_status.as_str()))
-        .bind(cell(r7))
-        .bind(cell(r8))
-        .bind(cell(r9))
-        .bind(cell(r10))
-        .bind(text(|k| k.borough.as_deref().unwrap_or("")))
-        .bind(text(|k| k.ward.as_deref().unwrap_or("")))
-        .bind(text(|k| k.lsoa.as_deref().unwrap_or("")))
-        .bind(d.iter().map(|(_, t)| t.count).collect::<Vec<i64>>())
-        .bind(d.iter().map(|(_, t)| t.keysum).collect::<Vec<i64>>())
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -9,34 +9,31 @@
 //!    those the batch changes ([`fetch_changed`]);
 //! 3. plan the rest ([`plan_rest`]);
 //! 4. on the connection's own handle ([`write_rows`]): write the planned
-//!    records ([`write_records`]), append the cube rows ([`append_cube`]),
-//!    upsert the roll-up rows ([`upsert_rollups`]) and merge the recent
-//!    fingerprints if there are enough ([`RecordIds::merge_if_full`]);
-//! 5. extend the cube's spans over the appended rows
+//!    records ([`write_records`]; a corrected record's new day goes into
+//!    the span that holds it), upsert the roll-up rows
+//!    ([`upsert_rollups`]) and merge the recent fingerprints if there are
+//!    enough ([`RecordIds::merge_if_full`]);
+//! 5. extend the records' spans over the appended records
 //!    ([`extend_spans`]);
 //! 6. add the batch's changes to the quality tallies
 //!    ([`quality_deltas`]) and its counts to the upload, and commit.
 //!
 //! Records are a heap in arrival order, found by (site, record id) through
-//! their fingerprints (see [`super::identity`]). Records, cube rows and
-//! roll-up rows are written one row at a time by a statement prepared once
+//! their fingerprints (see [`super::identity`]). Records and roll-up rows are written one row at a time by a statement prepared once
 //! per batch on the connection's own handle (see [`super::rows`]), inside
 //! the same sqlx transaction.
 
 use super::identity::{RecordIds, RECORD_LOOKUP};
 use super::rows::{Param, Statement};
-use super::spans::{extend_spans, last_cube_seq};
+use super::spans::{extend_spans, SPAN_TAKE_DAY};
 use crate::batch::{begin_batch, finish_batch, Source, Stored, StoredHash};
-use crate::codec::{
-    cube_columns, event_from_row, record_params, write_day, CubeRow, Placeholders, HASH_KEYED,
-    RECORD_COLUMNS,
-};
+use crate::codec::{event_from_row, record_params, write_day, HASH_KEYED, RECORD_COLUMNS};
 use crate::portal::quality_deltas;
 use crate::rollups;
-use crate::{Backend, Result};
+use crate::Result;
 use chrono::NaiveDate;
 use istv_aggregate::{
-    plan_batch_in_upload, BatchOutcome, BatchPlan, CubeKey, Event, KeyView, RollupDeltas, Tally,
+    plan_batch_in_upload, BatchOutcome, BatchPlan, Event, KeyView, RollupDeltas, Tally,
 };
 use sqlx::sqlite::{LockedSqliteHandle, SqlitePool};
 use sqlx::{Sqlite, Transaction};
@@ -60,14 +57,18 @@ pub(crate) async fn apply_batch(
     let mut next_rid: (i64,) = sqlx::query_as("SELECT COALESCE(MAX(rid), 0) + 1 FROM records")
         .fetch_one(&mut *tx)
         .await?;
+    let first_rid = next_rid.0;
     let (mut rids, changed) = look_up(&mut tx, ids, upload, &mut stored, &mut next_rid.0).await?;
     fetch_changed(&mut tx, &changed, &mut stored).await?;
     let (new, plan) = plan_rest(events, &stored);
     let mut outcome = plan.outcome;
     outcome.accepted += new.len() as u64;
-    let appended = write_rows(&mut tx, ids, upload, &new, &plan, &mut rids, next_rid.0).await?;
-    if let Some((first, last)) = day_range(&new, &plan) {
-        extend_spans(&mut tx, appended, first, last).await?;
+    let (last_rid, inserted_days) =
+        write_rows(&mut tx, ids, upload, &new, &plan, &mut rids, next_rid.0).await?;
+    let days = new.iter().map(|e| (e.assault_date, e.assault_date));
+    let days = days.chain(inserted_days);
+    if let Some((from, to)) = days.reduce(|a, b| (a.0.min(b.0), a.1.max(b.1))) {
+        extend_spans(&mut tx, (first_rid, last_rid), from, to).await?;
     }
     let tallies = quality_deltas(&new, &plan.upserts, &stored.existing);
     finish_batch!(tx, outcome, source, tallies)
@@ -201,8 +202,9 @@ fn plan_rest<'a>(events: &'a [Event], stored: &Stored<'_>) -> (Vec<&'a Event>, B
 }
 
 /// Writes the batch on the connection's own handle: the plan's records,
-/// the cube rows, the roll-up rows, then merges the recent fingerprints if
-/// due. Returns the sequence numbers of the cube rows the batch appends.
+/// the roll-up rows, then merges the recent fingerprints if due. Returns
+/// the rowid of the last record stored and the days of the records the
+/// plan appended (see [`write_records`]).
 async fn write_rows<'a>(
     tx: &mut Transaction<'_, Sqlite>,
     ids: &RecordIds,
@@ -211,17 +213,25 @@ async fn write_rows<'a>(
     plan: &BatchPlan<'a>,
     rids: &mut Rids<'a>,
     next_rid: i64,
-) -> Result<(i64, i64)> {
+) -> Result<(i64, Option<(NaiveDate, NaiveDate)>)> {
     let mut handle = tx.lock_handle().await?;
-    write_records(&mut handle, ids, upload, &plan.upserts, rids, next_rid)?;
-    let (appended, rollup_deltas) = append_cube(&mut handle, new, &plan.deltas)?;
+    let written = write_records(&mut handle, ids, upload, &plan.upserts, rids, next_rid)?;
+    let mut rollup_deltas = RollupDeltas::new();
+    for &e in new {
+        rollup_deltas.add(&KeyView::of_event(e), Tally::of(e));
+    }
+    for (k, d) in &plan.deltas {
+        rollup_deltas.add(&KeyView::of_key(k), *d);
+    }
     upsert_rollups(&mut handle, rollup_deltas)?;
     ids.merge_if_full(&mut handle)?;
-    Ok(appended)
+    Ok(written)
 }
 
-/// Writes the plan's records: a stored one in place, a new one appended
-/// with its fingerprint.
+/// Writes the plan's records: a stored one in place, its day taken into
+/// the span that holds it; a new one appended with its fingerprint.
+/// Returns the rowid of the last record stored (`next_rid - 1` when none is
+/// appended) and the first and last day of those appended, if any.
 fn write_records<'a>(
     handle: &mut LockedSqliteHandle<'_>,
     ids: &RecordIds,
@@ -229,16 +239,18 @@ fn write_records<'a>(
     upserts: &[&'a Event],
     rids: &mut Rids<'a>,
     mut next_rid: i64,
-) -> Result<()> {
+) -> Result<(i64, Option<(NaiveDate, NaiveDate)>)> {
+    let mut days: Option<(NaiveDate, NaiveDate)> = None;
     if upserts.is_empty() {
-        return Ok(());
+        return Ok((next_rid - 1, days));
     }
-    let [mut insert, mut update, mut add] = Statement::prepare_all(
+    let [mut insert, mut update, mut add, mut take_day] = Statement::prepare_all(
         handle,
         [
             &insert_record_sql(),
             &update_record_sql(),
             RecordIds::ADD_RECENT,
+            SPAN_TAKE_DAY,
         ],
     )?;
     let mut day = String::new();
@@ -248,43 +260,17 @@ fn write_records<'a>(
         let key = (e.site_code.as_str(), e.record_id.as_str());
         if let Some(&rid) = rids.get(&key) {
             update.execute(&with_rid(row, rid))?;
+            take_day.execute(&[rid.into(), day.as_str().into()])?;
         } else {
             insert.execute(&with_rid(row, next_rid))?;
             add.execute(&[ids.fingerprint(key.0, key.1).into(), next_rid.into()])?;
             rids.insert(key, next_rid);
             next_rid += 1;
+            let d = e.assault_date;
+            days = Some(days.map_or((d, d), |(a, b)| (a.min(d), b.max(d))));
         }
     }
-    Ok(())
-}
-
-/// Appends a cube row per new record (+1 under its key) and per planned
-/// change; returns the sequence numbers of the rows appended (first, last;
-/// last < first when none) and the same changes summed per roll-up row.
-fn append_cube<'k>(
-    handle: &mut LockedSqliteHandle<'_>,
-    new: &[&'k Event],
-    deltas: &'k [(CubeKey, Tally)],
-) -> Result<((i64, i64), RollupDeltas<'k>)> {
-    let columns = cube_columns();
-    let cube_sql = format!(
-        "INSERT INTO cube ({}) VALUES ({})",
-        columns.join(", "),
-        Placeholders::new(Backend::Sqlite).list(columns.len())
-    );
-    let before = last_cube_seq(handle)?;
-    let mut append = Statement::prepare(handle, &cube_sql)?;
-    let mut day = String::new();
-    let mut rollup_deltas = RollupDeltas::new();
-    let rows = new.iter().map(|&e| (KeyView::of_event(e), Tally::of(e)));
-    let rows = rows.chain(deltas.iter().map(|(k, d)| (KeyView::of_key(k), *d)));
-    for (key, delta) in rows {
-        write_day(&mut day, key.day);
-        append.execute(&CubeRow(key).params(&day, delta))?;
-        rollup_deltas.add(&key, delta);
-    }
-    drop(append);
-    Ok(((before + 1, last_cube_seq(handle)?), rollup_deltas))
+    Ok((next_rid - 1, days))
 }
 
 /// Adds the batch's changes to every roll-up table, one upsert per row.
@@ -302,11 +288,4 @@ fn upsert_rollups(
         }
     }
     Ok(())
-}
-
-/// The first and last day of the cube rows the batch appends, if any.
-fn day_range(new: &[&Event], plan: &BatchPlan<'_>) -> Option<(NaiveDate, NaiveDate)> {
-    let days = new.iter().map(|e| (e.assault_date, e.assault_date));
-    let days = days.chain(plan.day_range());
-    days.reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
 }

@@ -1,4 +1,4 @@
-//! SQLite: how a store's pools are opened, batches (`batch`), the cube's
+//! SQLite: how a store's pools are opened, batches (`batch`), the records'
 //! spans (`spans`), the WAL checkpointer (`checkpoint`) and many-row writes
 //! on the connection's own handle (`rows`).
 

@@ -1,42 +1,38 @@
-//! The SQLite cube's spans (see the SQLite migration 0003): each records
-//! that a run of cube rows, by sequence number, holds days in a range, so
-//! that a date-range query reads only the spans that can hold its days.
-//! A batch widens the latest span or starts one; the check finds rows no
-//! span covers and spans that overlap.
+//! The SQLite records' spans (see the SQLite migration 0014): each records
+//! that a run of records, by rowid, holds days in a range, so that a
+//! date-range query reads only the spans that can hold its days. A batch
+//! widens the latest span over its new records or starts one, and takes a
+//! corrected record's new day into the span that holds it; the check finds
+//! records no span covers and spans that overlap.
 
-use super::rows::Statement;
 use crate::codec::day_text;
 use crate::Result;
 use chrono::NaiveDate;
 
-/// A span (see the SQLite migration 0003) is widened by the next batch
-/// while it holds fewer rows than this; after that a batch starts a new one.
+/// A span is widened by the next batch while it holds fewer records than
+/// this; after that a batch starts a new one.
 const SPAN_ROWS: i64 = 10_000;
 
-/// Cube rows no span covers with their day, and spans reaching into the
-/// next one. A row's only candidate is the span starting last at or before
+/// Records no span covers with their day, and spans reaching into the next
+/// one. A record's only candidate is the span starting last at or before
 /// it, found through the spans' primary key.
 pub(crate) const SPAN_CHECK: &str = include_str!("../sql/sqlite/span_check.sql");
 
-/// Widens the latest span to end at row `?1` and to take in days
-/// `?2..=?3`, when it ends just before row `?4` and holds fewer than `?5`
-/// rows.
+/// Widens the latest span to end at record `?1` and to take in days
+/// `?2..=?3`, when it ends just before record `?4` and holds fewer than
+/// `?5` records.
 const SPAN_WIDEN: &str = include_str!("../sql/sqlite/span_widen.sql");
 
-/// A new span: rows `?1..=?2`, days `?3..=?4`.
+/// A new span: records `?1..=?2`, days `?3..=?4`.
 const SPAN_INSERT: &str = include_str!("../sql/sqlite/span_insert.sql");
 
-/// The sequence number of the SQLite cube's last row (0 when empty).
-pub(crate) fn last_cube_seq(handle: &mut sqlx::sqlite::LockedSqliteHandle<'_>) -> Result<i64> {
-    let [seq] = Statement::prepare(handle, "SELECT MAX(seq) FROM cube")?
-        .first_row(&[])?
-        .expect("an aggregate returns a row");
-    Ok(seq)
-}
+/// Widens the span holding record `?1` to take in day `?2` (the record's
+/// day after a correction).
+pub(crate) const SPAN_TAKE_DAY: &str = include_str!("../sql/sqlite/span_take_day.sql");
 
-/// Records on SQLite that cube rows `first..=last` (sequence numbers) hold
-/// days `from..=to`: widens the latest span when the rows follow it and it
-/// is small, else starts a span. Spans never overlap.
+/// Records on SQLite that records `first..=last` (rowids, appended by this
+/// batch) hold days `from..=to`: widens the latest span when they follow
+/// it and it is small, else starts a span. Spans never overlap.
 pub(crate) async fn extend_spans(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     (first, last): (i64, i64),

@@ -161,7 +161,7 @@ pub(super) async fn counts_and_offsets_fail_together(store: Store) {
     let five = five();
     apply(&store, &[mv(0, None, 2)], &five[..2]).await.unwrap();
     // The quality tallies are the batch's last write: every earlier one
-    // (positions, records, cube, roll-ups) has been made when it fails.
+    // (positions, records, roll-ups) has been made when it fails.
     let rename = |from: &str, to: &str| format!("ALTER TABLE {from} RENAME TO {to}");
     on_db!(&store.db, pool => {
         sqlx::query(&rename("quality_tallies", "quality_tallies_away"))

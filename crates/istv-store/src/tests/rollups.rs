@@ -145,7 +145,8 @@ fn label_of(e: &Event, d: Dimension, res: &str) -> String {
 }
 
 /// Stores 4,000 records over two years, then corrects every fifth, so that
-/// the cube and roll-ups hold -1s; the records as they now are.
+/// the roll-ups hold rows moved by -1s and records were updated in place;
+/// the records as they now are.
 async fn store_corrected_records(store: &Store, r: &mut Rng) -> Vec<Event> {
     let mut events = synthetic(4_000, 31, 0);
     let corrections: Vec<Event> = events.iter().step_by(5).map(|e| corrected(e, r)).collect();
@@ -164,13 +165,13 @@ async fn store_corrected_records(store: &Store, r: &mut Rng) -> Vec<Event> {
     events
 }
 
-/// Random queries, any grouping and filters, on roll-ups or the cube, give
+/// Random queries, any grouping and filters, on roll-ups or the records, give
 /// the figures and cell keys of a brute-force recount of the records.
 async fn random_queries_match_a_recount(store: Store) {
     let mut r = Rng(77);
     let events = store_corrected_records(&store, &mut r).await;
     let truth = Cube::recount(&events);
-    let (mut routed, mut from_cube) = (0, 0);
+    let (mut routed, mut from_records) = (0, 0);
     for i in 0..150 {
         let res = (7 + r.below(4)).to_string();
         let mut dims = Dimension::ALL.to_vec();
@@ -200,7 +201,7 @@ async fn random_queries_match_a_recount(store: Store) {
         if route(&query, &query.plan()).is_some() {
             routed += 1;
         } else {
-            from_cube += 1;
+            from_records += 1;
         }
         let want = query.run(&truth, Disclosure::NONE);
         let got = store.aggregate(&query, Disclosure::NONE).await.unwrap();
@@ -210,8 +211,8 @@ async fn random_queries_match_a_recount(store: Store) {
     }
     // Both paths were tried.
     assert!(
-        routed > 20 && from_cube > 20,
-        "{routed} routed, {from_cube} from the cube"
+        routed > 20 && from_records > 20,
+        "{routed} routed, {from_records} from the records"
     );
 }
 

@@ -1,2 +1,2 @@
-INSERT INTO cube_spans (first_seq, last_seq, first_day, last_day)
+INSERT INTO record_spans (first_rid, last_rid, first_day, last_day)
 VALUES (?1, ?2, ?3, ?4)
