@@ -387,15 +387,6 @@ pub struct BatchPlan<'a> {
     pub deltas: Vec<(CubeKey, Tally)>,
 }
 
-impl BatchPlan<'_> {
-    /// The first and last day among the keys the batch changes, if it
-    /// changes any.
-    pub fn day_range(&self) -> Option<(NaiveDate, NaiveDate)> {
-        // Deltas are in key order, and a key's first field is its day.
-        Some((self.deltas.first()?.0.day, self.deltas.last()?.0.day))
-    }
-}
-
 /// Plans a batch against the records already stored.
 ///
 /// `existing` holds the stored record for (at least) every key of the batch

@@ -311,25 +311,12 @@ fn plan_batch_handles_repeats_within_a_batch() {
     );
     assert_eq!(plan.upserts, vec![&a2]);
     assert_eq!(plan.deltas, vec![(CubeKey::of(&a2), Tally::of(&a2))]);
-    let march = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
-    assert_eq!(plan.day_range(), Some((march, march)));
     // A correction back to the stored content nets to no cube change.
     let stored = [(a1.record_key(), a1.clone())].into_iter().collect();
     let batch = [a2, a1.clone()];
     let plan = plan_batch(&stored, &batch);
     assert_eq!(plan.outcome.corrections, 2);
     assert!(plan.deltas.is_empty());
-    assert_eq!(plan.day_range(), None);
-    let batch = [
-        event("x", "2024-05-02", SOUTHWARK, 1),
-        event("y", "2024-01-09", SOUTHWARK, 1),
-        event("z", "2024-03-03", LAMBETH, 1),
-    ];
-    let day = |d| NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
-    assert_eq!(
-        plan_batch(&Default::default(), &batch).day_range(),
-        Some((day("2024-01-09"), day("2024-05-02")))
-    );
     assert_eq!(plan.upserts, vec![&a1]);
 }
 

@@ -19,9 +19,10 @@
 //!    ([`quality_deltas`]) and its counts to the upload, and commit.
 //!
 //! Records are a heap in arrival order, found by (site, record id) through
-//! their fingerprints (see [`super::identity`]). Records and roll-up rows are written one row at a time by a statement prepared once
-//! per batch on the connection's own handle (see [`super::rows`]), inside
-//! the same sqlx transaction.
+//! their fingerprints (see [`super::identity`]). Records and roll-up rows
+//! are written one row at a time by a statement prepared once per batch on
+//! the connection's own handle (see [`super::rows`]), inside the same sqlx
+//! transaction.
 
 use super::identity::{RecordIds, RECORD_LOOKUP};
 use super::rows::{Param, Statement};
@@ -65,9 +66,10 @@ pub(crate) async fn apply_batch(
     outcome.accepted += new.len() as u64;
     let (last_rid, inserted_days) =
         write_rows(&mut tx, ids, upload, &new, &plan, &mut rids, next_rid.0).await?;
-    let days = new.iter().map(|e| (e.assault_date, e.assault_date));
-    let days = days.chain(inserted_days);
-    if let Some((from, to)) = days.reduce(|a, b| (a.0.min(b.0), a.1.max(b.1))) {
+    let days = new
+        .iter()
+        .fold(inserted_days, |r, e| take_in(r, e.assault_date));
+    if let Some((from, to)) = days {
         extend_spans(&mut tx, (first_rid, last_rid), from, to).await?;
     }
     let tallies = quality_deltas(&new, &plan.upserts, &stored.existing);
@@ -266,8 +268,7 @@ fn write_records<'a>(
             add.execute(&[ids.fingerprint(key.0, key.1).into(), next_rid.into()])?;
             rids.insert(key, next_rid);
             next_rid += 1;
-            let d = e.assault_date;
-            days = Some(days.map_or((d, d), |(a, b)| (a.min(d), b.max(d))));
+            days = take_in(days, e.assault_date);
         }
     }
     Ok((next_rid - 1, days))
@@ -288,4 +289,9 @@ fn upsert_rollups(
         }
     }
     Ok(())
+}
+
+/// A range of days widened to take in `day`.
+fn take_in(days: Option<(NaiveDate, NaiveDate)>, day: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
+    Some(days.map_or((day, day), |(a, b)| (a.min(day), b.max(day))))
 }
