@@ -59,6 +59,25 @@ macro_rules! begin_batch {
 }
 pub(crate) use begin_batch;
 
+/// The id of a batch's stamp (see [`Source::stamp`]) in `record_stamps`,
+/// made on its first use: the records hold it in their `stamp` column,
+/// an integer where the upload's id took 26 bytes of every row.
+macro_rules! stamp_id {
+    ($tx:ident, $stamp:expr) => {{
+        let stamp: &str = $stamp;
+        sqlx::query("INSERT INTO record_stamps (stamp) VALUES ($1) ON CONFLICT (stamp) DO NOTHING")
+            .bind(stamp)
+            .execute(&mut *$tx)
+            .await?;
+        let (id,): (i64,) = sqlx::query_as("SELECT id FROM record_stamps WHERE stamp = $1")
+            .bind(stamp)
+            .fetch_one(&mut *$tx)
+            .await?;
+        id
+    }};
+}
+pub(crate) use stamp_id;
+
 /// The end of a batch's transaction on either database: add the batch's
 /// changes to the quality tallies and, for an upload, its counts to the
 /// upload; commit.

@@ -1,12 +1,14 @@
 //! How the store's values go into statements and come back out of rows, on
 //! both databases: bind placeholders, the records column list, a record's
-//! parameters, days and times as text, records read back from rows, and a
-//! records row's cube columns as SQL.
+//! parameters and codes, days and times as text, records read back from
+//! rows, and a records row's cube columns as SQL.
 
 use crate::sqlite::rows::Param;
 use crate::{Backend, Result, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
-use istv_aggregate::{cell_from_int, cell_to_int, Column, Event, GeocodeMethod, LocationStatus};
+use istv_aggregate::{
+    cell_from_int, cell_to_int, Column, Event, GeocodeMethod, Grain, LocationStatus,
+};
 use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
 
 /// SQLite allows 32766 bound parameters per statement, PostgreSQL 65535.
@@ -14,12 +16,14 @@ pub(crate) const MAX_PARAMS: usize = 32_000;
 
 /// The records table's columns, in the order of [`record_params`] and
 /// [`event_from_row`]. `hash_kind` is [`HASH_KEYED`] for every record
-/// written (see migration 0009).
+/// written (see migration 0009). Since migration 0015 the day is a day
+/// number ([`day_number`]), the enumerations are codes ([`code`]) and the
+/// upload or stream that last wrote the record is a `record_stamps` id.
 pub(crate) const RECORD_COLUMNS: [&str; 18] = [
     "site_code",
     "record_id",
     "content_hash",
-    "upload_id",
+    "stamp",
     "day",
     "hour",
     "assault_method",
@@ -35,6 +39,70 @@ pub(crate) const RECORD_COLUMNS: [&str; 18] = [
     "rkey",
     "hash_kind",
 ];
+
+/// The records columns a select list reads as BIGINT: PostgreSQL keeps them
+/// narrower (SMALLINT, INTEGER), and its rows decode only as their type.
+const NARROW: [&str; 7] = [
+    "day",
+    "assault_method",
+    "location_type",
+    "age_band",
+    "sex",
+    "geocode_method",
+    "hash_kind",
+];
+
+/// [`RECORD_COLUMNS`] as a select list that [`event_from_row`] reads on
+/// either database.
+pub(crate) fn record_select() -> String {
+    RECORD_COLUMNS
+        .iter()
+        .map(|c| {
+            if NARROW.contains(c) {
+                format!("CAST({c} AS BIGINT)")
+            } else {
+                (*c).to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A day as the records table stores it: days since 1970-01-01, the day
+/// grain's bucket (two bytes on SQLite's disk where the text took ten).
+pub(crate) fn day_number(d: NaiveDate) -> i64 {
+    i64::from(Grain::Day.bucket(d))
+}
+
+/// The day of a stored day number.
+pub(crate) fn day_of_number(n: i64, column: &'static str) -> Result<NaiveDate> {
+    i32::try_from(n)
+        .ok()
+        .and_then(|n| Grain::Day.start(n))
+        .ok_or_else(|| StoreError::Corrupt {
+            column,
+            value: n.to_string(),
+        })
+}
+
+/// An enumeration's value as the records table stores it: its place in the
+/// enumeration's `ALL`, as [`Column::codes`] numbers the roll-ups' columns.
+/// The lists only ever grow at the end.
+pub(crate) fn code<T: PartialEq>(all: &[T], v: &T) -> i64 {
+    let at = all.iter().position(|x| x == v);
+    at.expect("an enumeration's value is in its ALL") as i64
+}
+
+/// The value of a stored code.
+fn of_code<T: Copy>(all: &[T], code: i64, column: &'static str) -> Result<T> {
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| all.get(i).copied())
+        .ok_or_else(|| StoreError::Corrupt {
+            column,
+            value: code.to_string(),
+        })
+}
 
 /// `records.hash_kind` of a keyed content hash (HMAC-SHA256); 0 is the
 /// legacy FNV-1a of records stored before migration 0009.
@@ -106,9 +174,8 @@ pub(crate) fn day_text(d: NaiveDate) -> String {
     text
 }
 
-/// Writes `d` as `YYYY-MM-DD` into `out`, replacing what it held. Batches
-/// write a day per record and cube row into one buffer, where `format!`
-/// cost more than binding the text.
+/// Writes `d` as `YYYY-MM-DD` into `out`, replacing what it held (a query
+/// by day writes one per answer row).
 pub(crate) fn write_day(out: &mut String, d: NaiveDate) {
     use chrono::Datelike;
     out.clear();
@@ -125,13 +192,6 @@ pub(crate) fn write_day(out: &mut String, d: NaiveDate) {
     }
 }
 
-pub(crate) fn parse_day(text: &str, column: &'static str) -> Result<NaiveDate> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| StoreError::Corrupt {
-        column,
-        value: text.to_owned(),
-    })
-}
-
 pub(crate) fn now_text() -> String {
     Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
@@ -143,17 +203,6 @@ pub(crate) fn parse_time(text: &str, column: &'static str) -> Result<DateTime<Ut
             column,
             value: text.to_owned(),
         })
-}
-
-pub(crate) fn parse_coded<T>(
-    text: &str,
-    column: &'static str,
-    parse: impl Fn(&str) -> Option<T>,
-) -> Result<T> {
-    parse(text).ok_or_else(|| StoreError::Corrupt {
-        column,
-        value: text.to_owned(),
-    })
 }
 
 /// `ON CONFLICT` clause replacing a stored record.
@@ -168,20 +217,21 @@ pub(crate) fn records_upsert_tail() -> String {
     )
 }
 
-/// A record's row in [`RECORD_COLUMNS`] order, `day` its assault day as text.
-pub(crate) fn record_params<'p>(e: &'p Event, upload: &'p str, day: &'p str) -> [Param<'p>; 18] {
+/// A record's row in [`RECORD_COLUMNS`] order, `stamp` the id of what
+/// writes it (see [`crate::batch::stamp_id`]).
+pub(crate) fn record_params(e: &Event, stamp: i64) -> [Param<'_>; 18] {
     [
         e.site_code.as_str().into(),
         e.record_id.as_str().into(),
         (e.content_hash as i64).into(),
-        upload.into(),
-        day.into(),
+        stamp.into(),
+        day_number(e.assault_date).into(),
         e.assault_hour.map(i64::from).into(),
-        e.method.as_str().into(),
-        e.location_type.as_str().into(),
-        e.age_band.as_str().into(),
-        e.sex.as_str().into(),
-        e.geocode_method.as_str().into(),
+        code(AssaultMethod::ALL, &e.method).into(),
+        code(LocationType::ALL, &e.location_type).into(),
+        code(&AgeBand::ALL, &e.age_band).into(),
+        code(Sex::ALL, &e.sex).into(),
+        code(&GeocodeMethod::ALL, &e.geocode_method).into(),
         e.precision_m.map(i64::from).into(),
         e.cell.map(|c| cell_to_int(Some(c))).into(),
         e.borough.as_deref().into(),
@@ -193,27 +243,30 @@ pub(crate) fn record_params<'p>(e: &'p Event, upload: &'p str, day: &'p str) -> 
 }
 
 /// One cube column of a records row, as an SQL expression over the records
-/// table. The cell at each resolution is the H3 parent, computed on the
-/// index's bits: the resolution field (bits 52-55) set to the resolution
-/// and every finer digit (3 bits each, the finest in the lowest bits) set
-/// to 7; none (0) when the stored cell is coarser.
+/// table: a column with [`Column::codes`] as its code, the day as its day
+/// number, integers as BIGINT on either database. The cell at each
+/// resolution is the H3 parent, computed on the index's bits: the
+/// resolution field (bits 52-55) set to the resolution and every finer
+/// digit (3 bits each, the finest in the lowest bits) set to 7; none (0)
+/// when the stored cell is coarser.
 pub(crate) fn record_expr(column: Column) -> String {
+    let status = |s: LocationStatus| code(&LocationStatus::ALL, &s);
     match column {
-        Column::Day => "day".to_owned(),
+        Column::Day => "CAST(day AS BIGINT)".to_owned(),
         Column::Hour => "COALESCE(hour, -1)".to_owned(),
-        Column::Method => "assault_method".to_owned(),
-        Column::LocationType => "location_type".to_owned(),
-        Column::AgeBand => "age_band".to_owned(),
-        Column::Sex => "sex".to_owned(),
+        Column::Method => "CAST(assault_method AS BIGINT)".to_owned(),
+        Column::LocationType => "CAST(location_type AS BIGINT)".to_owned(),
+        Column::AgeBand => "CAST(age_band AS BIGINT)".to_owned(),
+        Column::Sex => "CAST(sex AS BIGINT)".to_owned(),
         Column::Site => "site_code".to_owned(),
         Column::LocationStatus => format!(
-            "CASE WHEN geocode_method = '{}' THEN '{}' \
+            "CAST(CASE WHEN geocode_method = {} THEN {} \
              WHEN cell IS NOT NULL OR borough IS NOT NULL OR ward IS NOT NULL OR lsoa IS NOT NULL \
-             THEN '{}' ELSE '{}' END",
-            GeocodeMethod::OutOfArea.as_str(),
-            LocationStatus::OutOfArea.as_str(),
-            LocationStatus::Resolved.as_str(),
-            LocationStatus::Unresolved.as_str(),
+             THEN {} ELSE {} END AS BIGINT)",
+            code(&GeocodeMethod::ALL, &GeocodeMethod::OutOfArea),
+            status(LocationStatus::OutOfArea),
+            status(LocationStatus::Resolved),
+            status(LocationStatus::Unresolved),
         ),
         Column::Cell(r) => {
             let clear_resolution = !(0xF_i64 << 52);
@@ -230,8 +283,9 @@ pub(crate) fn record_expr(column: Column) -> String {
     }
 }
 
-/// Reads a records row (columns in [`RECORD_COLUMNS`] order) back into an
-/// event. Works for both databases' rows.
+/// Reads a records row (columns in [`RECORD_COLUMNS`] order, as
+/// [`record_select`] reads them) back into an event. Works for both
+/// databases' rows.
 pub(crate) fn event_from_row<R>(row: &R) -> Result<Event>
 where
     R: sqlx::Row,
@@ -242,6 +296,7 @@ where
     let text = |i: usize| row.try_get::<String, _>(i);
     let opt_text = |i: usize| row.try_get::<Option<String>, _>(i);
     let opt_int = |i: usize| row.try_get::<Option<i64>, _>(i);
+    let int = |i: usize| row.try_get::<i64, _>(i);
     let cell = match opt_int(12)? {
         Some(v) => Some(cell_from_int(v).ok_or_else(|| StoreError::Corrupt {
             column: "records.cell",
@@ -256,17 +311,13 @@ where
         content_hash: row.try_get::<i64, _>(2)? as u64,
         // Not stored.
         legacy_hash: 0,
-        assault_date: parse_day(&text(4)?, "records.day")?,
+        assault_date: day_of_number(int(4)?, "records.day")?,
         assault_hour: opt_int(5)?.map(|h| h as u8),
-        method: parse_coded(&text(6)?, "records.assault_method", AssaultMethod::parse)?,
-        location_type: parse_coded(&text(7)?, "records.location_type", LocationType::parse)?,
-        age_band: parse_coded(&text(8)?, "records.age_band", AgeBand::parse)?,
-        sex: parse_coded(&text(9)?, "records.sex", Sex::parse)?,
-        geocode_method: parse_coded(
-            &text(10)?,
-            "records.geocode_method",
-            GeocodeMethod::from_name,
-        )?,
+        method: of_code(AssaultMethod::ALL, int(6)?, "records.assault_method")?,
+        location_type: of_code(LocationType::ALL, int(7)?, "records.location_type")?,
+        age_band: of_code(&AgeBand::ALL, int(8)?, "records.age_band")?,
+        sex: of_code(Sex::ALL, int(9)?, "records.sex")?,
+        geocode_method: of_code(&GeocodeMethod::ALL, int(10)?, "records.geocode_method")?,
         precision_m: opt_int(11)?.map(|p| p as u32),
         cell,
         borough: opt_text(13)?.map(Into::into),

@@ -1,7 +1,7 @@
 //! Queries: a routed query reads the roll-up tables, any other counts the
 //! records (on SQLite through the spans that can hold its days).
 
-use crate::codec::{day_text, record_expr};
+use crate::codec::{day_number, day_of_number, day_text, record_expr};
 use crate::rollups;
 use crate::{Backend, Db, Result, Store, StoreError};
 use chrono::NaiveDate;
@@ -86,7 +86,7 @@ impl Store {
         let mut bound = |sql: &mut String, column: &str, op: &str, day: Option<NaiveDate>| {
             if let Some(day) = day {
                 sql.push_str(&format!(" AND {column} {op} {}", ph.next()));
-                binds.push(Value::Text(day_text(day)));
+                binds.push(Value::Int(day_number(day)));
             }
         };
         if self.backend() == Backend::Sqlite && (plan.from.is_some() || plan.to.is_some()) {
@@ -111,7 +111,7 @@ impl Store {
                 record_expr(*column),
                 ph.list(values.len())
             ));
-            binds.extend(values.iter().cloned());
+            binds.extend(values.iter().map(|v| stored_value(*column, v)));
         }
         if !plan.columns.is_empty() {
             let positions: Vec<String> = (1..=plan.columns.len()).map(|i| i.to_string()).collect();
@@ -131,7 +131,12 @@ impl Store {
             for row in q.fetch_all(pool).await? {
                 let mut values = Vec::with_capacity(width);
                 for (i, c) in plan.columns.iter().enumerate() {
-                    values.push(if c.is_int() {
+                    values.push(if *c == Column::Day {
+                        let n = row.try_get::<i64, _>(i)?;
+                        Value::Text(day_text(day_of_number(n, "records.day")?))
+                    } else if c.codes().is_some() {
+                        Value::Text(rollups::decode(*c, row.try_get::<i64, _>(i)?)?)
+                    } else if c.is_int() {
                         Value::Int(row.try_get::<i64, _>(i)?)
                     } else {
                         Value::Text(row.try_get::<String, _>(i)?)
@@ -144,5 +149,18 @@ impl Store {
             out
         });
         Ok(rows)
+    }
+}
+
+/// A condition's value as [`record_expr`] gives the column: a code, a day
+/// number; a value that no code or day stands for matches no record.
+fn stored_value(column: Column, v: &Value) -> Value {
+    const NONE: i64 = i64::MIN;
+    match v {
+        Value::Text(t) if column.codes().is_some() => Value::Int(column.code_of(t).unwrap_or(NONE)),
+        Value::Text(t) if column == Column::Day => {
+            Value::Int(NaiveDate::parse_from_str(t, "%Y-%m-%d").map_or(NONE, day_number))
+        }
+        v => v.clone(),
     }
 }

@@ -81,44 +81,37 @@ pub(crate) fn create_sql(table: &Table, backend: Backend) -> String {
     format!("CREATE TABLE {} ({}){tail}", table.name(), cols.join(", "))
 }
 
-/// The month bucket of a records row's `day` text, in SQL.
-const MONTH_BUCKET: &str =
-    "(CAST(substr(day, 1, 4) AS INTEGER) * 12 + CAST(substr(day, 6, 2) AS INTEGER) - 1)";
-
-/// The bucket of a records row's `day` text, in SQL.
-fn bucket_expr(grain: Grain, backend: Backend) -> String {
-    match (grain, backend) {
-        // julianday of a date is its noon-less midnight: N.5 exactly.
-        (Grain::Day, Backend::Sqlite) => "CAST(julianday(day) - 2440587.5 AS INTEGER)".into(),
-        (Grain::Day, Backend::Postgres) => "(CAST(day AS DATE) - DATE '1970-01-01')".into(),
-        (Grain::Month, _) => MONTH_BUCKET.into(),
-        (Grain::MonthWeekday, _) => {
-            let weekday_from_monday = match backend {
-                // strftime's %w counts from Sunday.
-                Backend::Sqlite => "(CAST(strftime('%w', day) AS INTEGER) + 6) % 7",
-                Backend::Postgres => "CAST(EXTRACT(ISODOW FROM CAST(day AS DATE)) AS INTEGER) - 1",
-            };
-            format!("({MONTH_BUCKET} * 7 + {weekday_from_monday})")
+/// The month bucket of a records row's day number, in SQL.
+fn month_bucket(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "(CAST(strftime('%Y', day * 86400, 'unixepoch') AS INTEGER) * 12 \
+             + CAST(strftime('%m', day * 86400, 'unixepoch') AS INTEGER) - 1)"
+        }
+        Backend::Postgres => {
+            "CAST(EXTRACT(YEAR FROM DATE '1970-01-01' + day) * 12 \
+             + EXTRACT(MONTH FROM DATE '1970-01-01' + day) - 1 AS BIGINT)"
         }
     }
 }
 
+/// The bucket of a records row's day number, in SQL.
+fn bucket_expr(grain: Grain, backend: Backend) -> String {
+    match grain {
+        Grain::Day => "CAST(day AS BIGINT)".into(),
+        Grain::Month => month_bucket(backend).into(),
+        // Day 0 (1970-01-01) was a Thursday, 3 days from Monday; `%` keeps
+        // the sign of a day before it.
+        Grain::MonthWeekday => format!("({} * 7 + (day % 7 + 10) % 7)", month_bucket(backend)),
+    }
+}
+
 /// The table's key of a records row, as SQL expressions in the table's
-/// column order (bucket first, then [`istv_aggregate::Rollup::columns`]).
+/// column order (bucket first, then [`istv_aggregate::Rollup::columns`]):
+/// [`record_expr`] gives the coded columns as their codes.
 fn record_key_exprs(table: &Table, backend: Backend) -> Vec<String> {
     let mut exprs = vec![bucket_expr(table.grain, backend)];
-    exprs.extend(table.rollup.columns.iter().map(|c| {
-        let expr = record_expr(*c);
-        match c.codes() {
-            None => expr,
-            Some(texts) => {
-                let arms: Vec<String> = (texts.iter().enumerate())
-                    .map(|(code, text)| format!("WHEN '{text}' THEN {code}"))
-                    .collect();
-                format!("CASE {expr} {} END", arms.join(" "))
-            }
-        }
-    }));
+    exprs.extend(table.rollup.columns.iter().map(|c| record_expr(*c)));
     exprs
 }
 

@@ -665,6 +665,125 @@ async fn a_tampered_rollup_is_reported(store: Store) {
     }
 }
 
+/// Records store days as numbers from 1970-01-01, so the buckets the SQL
+/// recount makes of days before it (negative numbers) and after must be
+/// the buckets the batch made: Monday 1969-12-29 to Sunday 1970-01-04.
+async fn days_around_the_epoch_recount_exactly(store: Store) {
+    let mut events: Vec<Event> = (29..=31)
+        .map(|d| event(&format!("d{d}"), &format!("1969-12-{d}"), SOUTHWARK, d))
+        .chain((1..=4).map(|d| event(&format!("j{d}"), &format!("1970-01-0{d}"), SOUTHWARK, d)))
+        .collect();
+    events.push(event("x", "1969-12-31", LAMBETH, 99));
+    upload(&store, &events).await;
+    let report = store.recount_check().await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(
+        rows(&store, &[("group_by", "month")]).await,
+        expect(&[("1969-12", 4), ("1970-01", 4)])
+    );
+    assert_eq!(
+        rows(&store, &[("group_by", "day"), ("borough", LAMBETH)]).await,
+        expect(&[("1969-12-31", 1)])
+    );
+}
+
+/// Migration 0015 stores days as day numbers, every enumeration's value as
+/// its place in the enumeration's `ALL` and each upload id once, in
+/// `record_stamps`: rows written by the code before it, each enumeration
+/// cycling through all its values, read back after it.
+macro_rules! check_coded_records_migration {
+    ($conn:expr, $migration:expr) => {{
+        let n = 9;
+        for i in 0..n {
+            let sql = format!(
+                "INSERT INTO records (site_code, record_id, content_hash, upload_id, day, hour, \
+                 assault_method, location_type, age_band, sex, geocode_method, precision_m, cell, \
+                 borough, ward, lsoa, rkey, hash_kind) VALUES ('RJ1', 'r{i}', {i}, '{}', '{}', \
+                 NULL, '{}', '{}', '{}', '{}', '{}', NULL, NULL, NULL, NULL, NULL, {i}, 1)",
+                ["u1", "u2", "u2"][i % 3],
+                ["2024-03-02", "2023-01-01", "1969-12-31"][i % 3],
+                AssaultMethod::ALL[i % AssaultMethod::ALL.len()].as_str(),
+                LocationType::ALL[i % LocationType::ALL.len()].as_str(),
+                AgeBand::ALL[i % AgeBand::ALL.len()].as_str(),
+                Sex::ALL[i % Sex::ALL.len()].as_str(),
+                GeocodeMethod::ALL[i % GeocodeMethod::ALL.len()].as_str(),
+            );
+            sqlx::raw_sql(&sql).execute(&mut *$conn).await.unwrap();
+        }
+        sqlx::raw_sql($migration).execute(&mut *$conn).await.unwrap();
+        type Row = (String, String, i64, i64, i64, i64, i64, i64);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT r.record_id, s.stamp, CAST(r.day AS BIGINT), \
+             CAST(r.assault_method AS BIGINT), CAST(r.location_type AS BIGINT), \
+             CAST(r.age_band AS BIGINT), CAST(r.sex AS BIGINT), \
+             CAST(r.geocode_method AS BIGINT) \
+             FROM records AS r JOIN record_stamps AS s ON s.id = r.stamp ORDER BY r.record_id",
+        )
+        .fetch_all(&mut *$conn)
+        .await
+        .unwrap();
+        let want: Vec<Row> = (0..n)
+            .map(|i| {
+                (
+                    format!("r{i}"),
+                    ["u1", "u2", "u2"][i % 3].to_owned(),
+                    // Counted by hand from 1970-01-01.
+                    [19_784, 19_358, -1][i % 3],
+                    (i % 6) as i64,
+                    (i % 8) as i64,
+                    (i % 9) as i64,
+                    (i % 4) as i64,
+                    (i % 9) as i64,
+                )
+            })
+            .collect();
+        assert_eq!(rows, want);
+        let stamps: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM record_stamps")
+            .fetch_one(&mut *$conn)
+            .await
+            .unwrap();
+        assert_eq!(stamps, (2,));
+    }};
+}
+
+#[tokio::test]
+async fn coded_records_migration_keeps_every_value_on_sqlite() {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+        .await
+        .unwrap();
+    sqlite_migrations_before(&mut conn, 15).await;
+    let spans = "INSERT INTO record_spans VALUES (1, 9, '1969-12-31', '2024-03-02')";
+    sqlx::raw_sql(spans).execute(&mut conn).await.unwrap();
+    check_coded_records_migration!(
+        &mut conn,
+        include_str!("../migrations/sqlite/0015_coded_records.sql")
+    );
+    let spans: Vec<(i64, i64, i64, i64)> = sqlx::query_as("SELECT * FROM record_spans")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(spans, vec![(1, 9, -1, 19_784)]);
+}
+
+#[tokio::test]
+async fn coded_records_migration_keeps_every_value_on_postgres() {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&pg_server_url()).await.unwrap();
+    // The scratch schema goes with the rollback.
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::raw_sql("CREATE SCHEMA istv_coded_check; SET LOCAL search_path TO istv_coded_check")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    postgres_migrations_before(&mut tx, 15).await;
+    check_coded_records_migration!(
+        &mut *tx,
+        include_str!("../migrations/postgres/0015_coded_records.sql")
+    );
+    tx.rollback().await.unwrap();
+}
+
 // ----- running the suite on both databases -----
 
 async fn with_sqlite<F, Fut>(test: F)
@@ -767,6 +886,7 @@ on_both!(
     crash_between_batches_then_resend,
     concurrent_batches,
     a_tampered_rollup_is_reported,
+    days_around_the_epoch_recount_exactly,
 );
 
 #[test]
@@ -957,18 +1077,28 @@ async fn cube_migration_keeps_counts_on_sqlite() {
     );
 }
 
-/// The spans of a SQLite store: (first, last, first day, last day).
+/// The spans of a SQLite store: (first, last, first day, last day), the
+/// days as text whether stored as text (before migration 0015) or as day
+/// numbers.
 async fn spans(
     conn: &mut sqlx::SqliteConnection,
     table: &str,
 ) -> Vec<(i64, i64, &'static str, &'static str)> {
-    let rows: Vec<(i64, i64, String, String)> =
-        sqlx::query_as(&format!("SELECT * FROM {table} ORDER BY 1"))
-            .fetch_all(conn)
-            .await
-            .unwrap();
-    rows.into_iter()
-        .map(|(a, b, c, d)| (a, b, &*c.leak(), &*d.leak()))
+    use sqlx::Row as _;
+    let rows = sqlx::query(&format!("SELECT * FROM {table} ORDER BY 1"))
+        .fetch_all(conn)
+        .await
+        .unwrap();
+    let day = |row: &sqlx::sqlite::SqliteRow, i: usize| -> &'static str {
+        let text = row.try_get::<String, _>(i).unwrap_or_else(|_| {
+            let n = row.try_get::<i64, _>(i).unwrap();
+            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+            (epoch + chrono::Duration::days(n)).to_string()
+        });
+        text.leak()
+    };
+    rows.iter()
+        .map(|r| (r.get(0), r.get(1), day(r, 2), day(r, 3)))
         .collect()
 }
 
@@ -1060,7 +1190,8 @@ async fn spans_cover_every_record_on_sqlite() {
         assert_exact(&store).await;
         // Spans that no longer reach December hide its records from a date
         // range counted from the records; the check names the records.
-        sqlx::query("UPDATE record_spans SET last_day = '2024-11-30'")
+        // (Days are stored as day numbers: 20057 is 2024-11-30.)
+        sqlx::query("UPDATE record_spans SET last_day = 20057")
             .execute(&mut *conn)
             .await
             .unwrap();
@@ -1073,7 +1204,7 @@ async fn spans_cover_every_record_on_sqlite() {
         assert_eq!((report.unspanned_records, report.overlapping_spans), (3, 0));
         // Overlapping spans would count records twice.
         sqlx::query(
-            "UPDATE record_spans SET last_day = '2024-12-03'; \
+            "UPDATE record_spans SET last_day = 20060; \
              UPDATE record_spans SET last_rid = 12004 WHERE first_rid = 1",
         )
         .execute(&mut *conn)

@@ -17,21 +17,26 @@
 //!    ([`quality_deltas`]) and its counts to the upload, and commit.
 
 use super::site_lock_key;
-use crate::batch::{begin_batch, finish_batch, ids_by_site, Source, Stored, StoredHash};
-use crate::codec::{day_text, event_from_row, records_upsert_tail, HASH_KEYED, RECORD_COLUMNS};
+use crate::batch::{begin_batch, finish_batch, ids_by_site, stamp_id, Source, Stored, StoredHash};
+use crate::codec::{
+    code, day_number, event_from_row, record_select, records_upsert_tail, HASH_KEYED,
+    RECORD_COLUMNS,
+};
 use crate::portal::quality_deltas;
 use crate::rollups;
 use crate::Result;
 use istv_aggregate::rollup::Part;
 use istv_aggregate::{
-    cell_to_int, plan_batch_in_upload, BatchOutcome, CubeKey, Event, KeyView, RollupDeltas, Tally,
+    cell_to_int, plan_batch_in_upload, BatchOutcome, CubeKey, Event, GeocodeMethod, KeyView,
+    RollupDeltas, Tally,
 };
+use istv_core::{AgeBand, AssaultMethod, LocationType, Sex};
 use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
 use std::collections::BTreeMap;
 
-/// The stored (record id, content hash, keyed or not, written by the
-/// upload `$1`) of the records of site `$2` among the ids `$3`.
+/// The stored (record id, content hash, keyed or not, written under the
+/// stamp `$1`) of the records of site `$2` among the ids `$3`.
 const RECORD_HASHES: &str = include_str!("../sql/postgres/record_hashes.sql");
 
 /// Applies a batch on PostgreSQL (see [`crate::Store::apply_batch`]).
@@ -43,12 +48,12 @@ pub(crate) async fn apply_batch(
 ) -> Result<BatchOutcome> {
     let mut tx = pool.begin().await?;
     begin_batch!(tx, source);
-    let upload = source.stamp();
+    let stamp = stamp_id!(tx, source.stamp());
     let by_site = ids_by_site(events);
     lock_sites(&mut tx, &by_site).await?;
-    prefetch(&mut tx, upload, &by_site, &mut stored).await?;
+    prefetch(&mut tx, stamp, &by_site, &mut stored).await?;
     let plan = plan_batch_in_upload(&stored.existing, &stored.same_upload, events);
-    write_records(&mut tx, upload, &plan.upserts).await?;
+    write_records(&mut tx, stamp, &plan.upserts).await?;
     upsert_rollups(&mut tx, &plan.deltas).await?;
     let tallies = quality_deltas(&[], &plan.upserts, &stored.existing);
     finish_batch!(tx, plan.outcome, source, tallies)
@@ -72,13 +77,13 @@ async fn lock_sites(
 /// the hashes of all, then the full rows of those the batch changes.
 async fn prefetch(
     tx: &mut Transaction<'_, Postgres>,
-    upload: &str,
+    stamp: i64,
     by_site: &BTreeMap<&str, Vec<&str>>,
     stored: &mut Stored<'_>,
 ) -> Result<()> {
     for (site, ids) in by_site {
         let rows: Vec<(String, i64, bool, bool)> = sqlx::query_as(RECORD_HASHES)
-            .bind(upload)
+            .bind(stamp)
             .bind(*site)
             .bind(ids)
             .fetch_all(&mut **tx)
@@ -97,7 +102,7 @@ async fn prefetch(
         }
         let sql = format!(
             "SELECT {} FROM records WHERE site_code = $1 AND record_id = ANY($2)",
-            RECORD_COLUMNS.join(", ")
+            record_select()
         );
         let rows = sqlx::query(&sql)
             .bind(*site)
@@ -113,31 +118,27 @@ async fn prefetch(
 
 /// Writes the plan's records, replacing stored ones: one statement, one
 /// array per column.
-async fn write_records(
-    tx: &mut Transaction<'_, Postgres>,
-    upload: &str,
-    u: &[&Event],
-) -> Result<()> {
+async fn write_records(tx: &mut Transaction<'_, Postgres>, stamp: i64, u: &[&Event]) -> Result<()> {
     if u.is_empty() {
         return Ok(());
     }
     let sql = format!(
         "INSERT INTO records ({}) SELECT s, r, h, $1, d, hr, m, lt, ab, sx, gm, p, c, b, w, l, k, \
-         {HASH_KEYED} FROM unnest($2::text[], $3::text[], $4::int8[], $5::text[], $6::int8[], \
-         $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int8[], \
+         {HASH_KEYED} FROM unnest($2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[], \
+         $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], \
          $13::int8[], $14::text[], $15::text[], $16::text[], $17::int8[]) \
          AS t(s, r, h, d, hr, m, lt, ab, sx, gm, p, c, b, w, l, k) {}",
         RECORD_COLUMNS.join(", "),
         records_upsert_tail()
     );
     sqlx::query(&sql)
-        .bind(upload)
+        .bind(stamp)
         .bind(u.iter().map(|e| e.site_code.as_str()).collect::<Vec<_>>())
         .bind(u.iter().map(|e| e.record_id.as_str()).collect::<Vec<_>>())
         .bind(u.iter().map(|e| e.content_hash as i64).collect::<Vec<_>>())
         .bind(
             u.iter()
-                .map(|e| day_text(e.assault_date))
+                .map(|e| day_number(e.assault_date))
                 .collect::<Vec<_>>(),
         )
         .bind(
@@ -145,19 +146,11 @@ async fn write_records(
                 .map(|e| e.assault_hour.map(i64::from))
                 .collect::<Vec<_>>(),
         )
-        .bind(u.iter().map(|e| e.method.as_str()).collect::<Vec<_>>())
-        .bind(
-            u.iter()
-                .map(|e| e.location_type.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(u.iter().map(|e| e.age_band.as_str()).collect::<Vec<_>>())
-        .bind(u.iter().map(|e| e.sex.as_str()).collect::<Vec<_>>())
-        .bind(
-            u.iter()
-                .map(|e| e.geocode_method.as_str())
-                .collect::<Vec<_>>(),
-        )
+        .bind(codes(u, |e| code(AssaultMethod::ALL, &e.method)))
+        .bind(codes(u, |e| code(LocationType::ALL, &e.location_type)))
+        .bind(codes(u, |e| code(&AgeBand::ALL, &e.age_band)))
+        .bind(codes(u, |e| code(Sex::ALL, &e.sex)))
+        .bind(codes(u, |e| code(&GeocodeMethod::ALL, &e.geocode_method)))
         .bind(
             u.iter()
                 .map(|e| e.precision_m.map(i64::from))
@@ -179,6 +172,11 @@ async fn write_records(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// One column of the records as an array of integers.
+fn codes(u: &[&Event], f: impl Fn(&Event) -> i64) -> Vec<i64> {
+    u.iter().map(|e| f(e)).collect()
 }
 
 /// Adds the plan's changes to every roll-up table: per table one statement,

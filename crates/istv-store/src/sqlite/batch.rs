@@ -27,8 +27,10 @@
 use super::identity::{RecordIds, RECORD_LOOKUP};
 use super::rows::{Param, Statement};
 use super::spans::{extend_spans, SPAN_TAKE_DAY};
-use crate::batch::{begin_batch, finish_batch, Source, Stored, StoredHash};
-use crate::codec::{event_from_row, record_params, write_day, HASH_KEYED, RECORD_COLUMNS};
+use crate::batch::{begin_batch, finish_batch, stamp_id, Source, Stored, StoredHash};
+use crate::codec::{
+    day_number, event_from_row, record_params, record_select, HASH_KEYED, RECORD_COLUMNS,
+};
 use crate::portal::quality_deltas;
 use crate::rollups;
 use crate::Result;
@@ -54,18 +56,18 @@ pub(crate) async fn apply_batch(
 ) -> Result<BatchOutcome> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     begin_batch!(tx, source);
-    let upload = source.stamp();
+    let stamp = stamp_id!(tx, source.stamp());
     let mut next_rid: (i64,) = sqlx::query_as("SELECT COALESCE(MAX(rid), 0) + 1 FROM records")
         .fetch_one(&mut *tx)
         .await?;
     let first_rid = next_rid.0;
-    let (mut rids, changed) = look_up(&mut tx, ids, upload, &mut stored, &mut next_rid.0).await?;
+    let (mut rids, changed) = look_up(&mut tx, ids, stamp, &mut stored, &mut next_rid.0).await?;
     fetch_changed(&mut tx, &changed, &mut stored).await?;
     let (new, plan) = plan_rest(events, &stored);
     let mut outcome = plan.outcome;
     outcome.accepted += new.len() as u64;
     let (last_rid, inserted_days) =
-        write_rows(&mut tx, ids, upload, &new, &plan, &mut rids, next_rid.0).await?;
+        write_rows(&mut tx, ids, stamp, &new, &plan, &mut rids, next_rid.0).await?;
     let days = new
         .iter()
         .fold(inserted_days, |r, e| take_in(r, e.assault_date));
@@ -120,7 +122,7 @@ fn with_rid<'p>(row: [Param<'p>; 18], rid: i64) -> [Param<'p>; 19] {
 async fn look_up<'a>(
     tx: &mut Transaction<'_, Sqlite>,
     ids: &RecordIds,
-    upload: &str,
+    stamp: i64,
     stored: &mut Stored<'a>,
     next_rid: &mut i64,
 ) -> Result<(Rids<'a>, Vec<i64>)> {
@@ -132,12 +134,11 @@ async fn look_up<'a>(
             &mut handle,
             [RECORD_LOOKUP, &insert_record_sql(), RecordIds::ADD_RECENT],
         )?;
-        let mut day = String::new();
         for sent in stored.sents.iter_mut() {
             let e = sent.first;
             let (site, id) = (e.site_code.as_str(), e.record_id.as_str());
             let fp = ids.fingerprint(site, id);
-            let params = [upload.into(), fp.into(), site.into(), id.into()];
+            let params = [stamp.into(), fp.into(), site.into(), id.into()];
             if let Some([rid, hash, kind, same]) = lookup.first_row::<4>(&params)? {
                 rids.insert((site, id), rid);
                 hashes.entry(site).or_default().push(StoredHash {
@@ -147,8 +148,7 @@ async fn look_up<'a>(
                     same_upload: same != 0,
                 });
             } else if sent.once {
-                write_day(&mut day, e.assault_date);
-                insert.execute(&with_rid(record_params(e, upload, &day), *next_rid))?;
+                insert.execute(&with_rid(record_params(e, stamp), *next_rid))?;
                 add.execute(&[fp.into(), (*next_rid).into()])?;
                 *next_rid += 1;
                 sent.inserted = true;
@@ -176,7 +176,7 @@ async fn fetch_changed(
     }
     let sql = format!(
         "SELECT {} FROM records WHERE rid IN (SELECT value FROM json_each(?1))",
-        RECORD_COLUMNS.join(", ")
+        record_select()
     );
     let list = serde_json::to_string(changed).expect("integers serialise");
     let rows = sqlx::query(&sql).bind(list).fetch_all(&mut **tx).await?;
@@ -210,14 +210,14 @@ fn plan_rest<'a>(events: &'a [Event], stored: &Stored<'_>) -> (Vec<&'a Event>, B
 async fn write_rows<'a>(
     tx: &mut Transaction<'_, Sqlite>,
     ids: &RecordIds,
-    upload: &str,
+    stamp: i64,
     new: &[&Event],
     plan: &BatchPlan<'a>,
     rids: &mut Rids<'a>,
     next_rid: i64,
 ) -> Result<(i64, Option<(NaiveDate, NaiveDate)>)> {
     let mut handle = tx.lock_handle().await?;
-    let written = write_records(&mut handle, ids, upload, &plan.upserts, rids, next_rid)?;
+    let written = write_records(&mut handle, ids, stamp, &plan.upserts, rids, next_rid)?;
     let mut rollup_deltas = RollupDeltas::new();
     for &e in new {
         rollup_deltas.add(&KeyView::of_event(e), Tally::of(e));
@@ -237,7 +237,7 @@ async fn write_rows<'a>(
 fn write_records<'a>(
     handle: &mut LockedSqliteHandle<'_>,
     ids: &RecordIds,
-    upload: &str,
+    stamp: i64,
     upserts: &[&'a Event],
     rids: &mut Rids<'a>,
     mut next_rid: i64,
@@ -255,14 +255,12 @@ fn write_records<'a>(
             SPAN_TAKE_DAY,
         ],
     )?;
-    let mut day = String::new();
     for e in upserts {
-        write_day(&mut day, e.assault_date);
-        let row = record_params(e, upload, &day);
+        let row = record_params(e, stamp);
         let key = (e.site_code.as_str(), e.record_id.as_str());
         if let Some(&rid) = rids.get(&key) {
             update.execute(&with_rid(row, rid))?;
-            take_day.execute(&[rid.into(), day.as_str().into()])?;
+            take_day.execute(&[rid.into(), day_number(e.assault_date).into()])?;
         } else {
             insert.execute(&with_rid(row, next_rid))?;
             add.execute(&[ids.fingerprint(key.0, key.1).into(), next_rid.into()])?;

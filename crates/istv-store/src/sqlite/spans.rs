@@ -5,7 +5,7 @@
 //! corrected record's new day into the span that holds it; the check finds
 //! records no span covers and spans that overlap.
 
-use crate::codec::day_text;
+use crate::codec::day_number;
 use crate::Result;
 use chrono::NaiveDate;
 
@@ -42,11 +42,11 @@ pub(crate) async fn extend_spans(
     if last < first {
         return Ok(());
     }
-    let (from, to) = (day_text(from), day_text(to));
+    let (from, to) = (day_number(from), day_number(to));
     let widened = sqlx::query(SPAN_WIDEN)
         .bind(last)
-        .bind(&from)
-        .bind(&to)
+        .bind(from)
+        .bind(to)
         .bind(first)
         .bind(SPAN_ROWS)
         .execute(&mut **tx)
@@ -56,8 +56,8 @@ pub(crate) async fn extend_spans(
         sqlx::query(SPAN_INSERT)
             .bind(first)
             .bind(last)
-            .bind(&from)
-            .bind(&to)
+            .bind(from)
+            .bind(to)
             .execute(&mut **tx)
             .await?;
     }

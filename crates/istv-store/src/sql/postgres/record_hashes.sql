@@ -1,2 +1,2 @@
-SELECT record_id, content_hash, hash_kind = 1, upload_id = $1 FROM records
+SELECT record_id, content_hash, hash_kind = 1, stamp = $1 FROM records
 WHERE site_code = $2 AND record_id = ANY($3)

@@ -1,4 +1,4 @@
-SELECT r.rid, r.content_hash, r.hash_kind, r.upload_id = ?1 FROM records AS r
+SELECT r.rid, r.content_hash, r.hash_kind, r.stamp = ?1 FROM records AS r
 WHERE r.rid IN (
     SELECT rid FROM record_ids WHERE fp = ?2
     UNION ALL
