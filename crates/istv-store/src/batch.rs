@@ -27,8 +27,8 @@ pub(crate) enum Source<'a> {
 }
 
 impl Source<'_> {
-    /// What the batch's records are stamped with in the records' upload
-    /// column.
+    /// What the batch's records are stamped with (through its id in
+    /// `record_stamps`, see [`stamp_id`]).
     pub(crate) fn stamp(&self) -> &str {
         match self {
             Source::Upload(u) => u.as_str(),

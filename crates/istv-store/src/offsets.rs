@@ -55,8 +55,8 @@ pub struct StreamBatch<'a> {
 }
 
 impl StreamBatch<'_> {
-    /// What records written by a consumer group are stamped with in the
-    /// records' upload column (no upload of the store sends them).
+    /// What records written by a consumer group are stamped with (no
+    /// upload of the store sends them).
     pub fn stamp(group: &str) -> String {
         format!("kafka:{group}")
     }

@@ -18,7 +18,7 @@ use sqlx::sqlite::{LockedSqliteHandle, SqlitePool};
 use std::hash::Hasher;
 
 /// The stored record with a (site, record id) fingerprint `?2`, site `?3`
-/// and id `?4`: its rowid, content hash and whether the upload `?1` last
+/// and id `?4`: its rowid, content hash and whether the stamp id `?1` last
 /// wrote it.
 pub(crate) const RECORD_LOOKUP: &str = include_str!("../sql/sqlite/record_lookup.sql");
 
