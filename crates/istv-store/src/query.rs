@@ -1,11 +1,11 @@
 //! Queries: a routed query reads the roll-up tables, any other counts the
 //! records (on SQLite through the spans that can hold its days).
 
-use crate::codec::{day_number, day_of_number, day_text, record_expr};
+use crate::codec::{day_number, day_text, record_expr};
 use crate::rollups;
 use crate::{Backend, Db, Result, Store, StoreError};
 use chrono::NaiveDate;
-use istv_aggregate::{route, Column, Disclosure, Query, Row, Tally, Value};
+use istv_aggregate::{route, Column, Disclosure, Grain, Query, Row, Tally, Value};
 use sqlx::Row as _;
 
 impl Store {
@@ -42,24 +42,7 @@ impl Store {
                     };
                 }
                 for row in q.fetch_all(pool).await? {
-                    let mut values = Vec::with_capacity(plan.columns.len());
-                    for (i, c) in plan.columns.iter().enumerate() {
-                        values.push(if *c == Column::Day {
-                            let bucket = row.try_get::<i64, _>(i)?;
-                            let day = i32::try_from(bucket).ok().and_then(|b| grain.start(b));
-                            let day = day.ok_or_else(|| StoreError::Corrupt {
-                                column: "rollup bucket",
-                                value: bucket.to_string(),
-                            })?;
-                            Value::Text(day_text(day))
-                        } else if c.codes().is_some() {
-                            Value::Text(rollups::decode(*c, row.try_get::<i64, _>(i)?)?)
-                        } else if c.is_int() {
-                            Value::Int(row.try_get::<i64, _>(i)?)
-                        } else {
-                            Value::Text(row.try_get::<String, _>(i)?)
-                        });
-                    }
+                    let values = answer_values(&row, &plan.columns, grain, "rollup bucket")?;
                     let n = plan.columns.len();
                     let count: Option<i64> = row.try_get(n)?;
                     let keysum: Option<i64> = row.try_get(n + 1)?;
@@ -129,19 +112,8 @@ impl Store {
             }
             let mut out = Vec::new();
             for row in q.fetch_all(pool).await? {
-                let mut values = Vec::with_capacity(width);
-                for (i, c) in plan.columns.iter().enumerate() {
-                    values.push(if *c == Column::Day {
-                        let n = row.try_get::<i64, _>(i)?;
-                        Value::Text(day_text(day_of_number(n, "records.day")?))
-                    } else if c.codes().is_some() {
-                        Value::Text(rollups::decode(*c, row.try_get::<i64, _>(i)?)?)
-                    } else if c.is_int() {
-                        Value::Int(row.try_get::<i64, _>(i)?)
-                    } else {
-                        Value::Text(row.try_get::<String, _>(i)?)
-                    });
-                }
+                // A records day number is the day grain's bucket.
+                let values = answer_values(&row, &plan.columns, Grain::Day, "records.day")?;
                 let count: i64 = row.try_get(width)?;
                 let keysum: Option<i64> = row.try_get(width + 1)?;
                 out.push((values, Tally { count, keysum: keysum.unwrap_or(0) }));
@@ -150,6 +122,43 @@ impl Store {
         });
         Ok(rows)
     }
+}
+
+/// The grouped columns' values of an answer row (a roll-up scan's or a
+/// records count's), in `columns` order: the day read as its bucket at
+/// `grain` (`day_column` names it in an error), a coded column's code as
+/// its text, integers and texts as they are.
+fn answer_values<R>(
+    row: &R,
+    columns: &[Column],
+    grain: Grain,
+    day_column: &'static str,
+) -> Result<Vec<Value>>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let mut values = Vec::with_capacity(columns.len());
+    for (i, c) in columns.iter().enumerate() {
+        values.push(if *c == Column::Day {
+            let bucket = row.try_get::<i64, _>(i)?;
+            let day = i32::try_from(bucket).ok().and_then(|b| grain.start(b));
+            let day = day.ok_or_else(|| StoreError::Corrupt {
+                column: day_column,
+                value: bucket.to_string(),
+            })?;
+            Value::Text(day_text(day))
+        } else if c.codes().is_some() {
+            Value::Text(rollups::decode(*c, row.try_get::<i64, _>(i)?)?)
+        } else if c.is_int() {
+            Value::Int(row.try_get::<i64, _>(i)?)
+        } else {
+            Value::Text(row.try_get::<String, _>(i)?)
+        });
+    }
+    Ok(values)
 }
 
 /// A condition's value as [`record_expr`] gives the column: a code, a day
